@@ -1,0 +1,1 @@
+"""Bundled weights and icons (installed as seemore_core.resources)."""

@@ -1,0 +1,67 @@
+"""Building blocks shared by the MoRE and SEE halves of a residual group."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+class LayerNorm2d(nn.Module):
+    """LayerNorm over the channels of every pixel (biased variance, eps 1e-6)."""
+
+    def __init__(self, channels: int, eps: float = 1e-6) -> None:
+        super().__init__()
+        self.weight = nn.Parameter(torch.ones(channels))
+        self.bias = nn.Parameter(torch.zeros(channels))
+        self.eps = eps
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        u = x.mean(1, keepdim=True)
+        d = x - u
+        v = (d * d).mean(1, keepdim=True)
+        y = d * torch.rsqrt(v + self.eps)
+        return y * self.weight[:, None, None] + self.bias[:, None, None]
+
+
+def conv1x1(cin: int, cout: int) -> nn.Conv2d:
+    return nn.Conv2d(cin, cout, 1)
+
+
+def dwconv(channels: int, kh: int, kw: int, stride: int = 1, pad: bool = True) -> nn.Conv2d:
+    padding = (kh // 2, kw // 2) if pad else (0, 0)
+    return nn.Conv2d(channels, channels, (kh, kw), stride=stride, padding=padding, groups=channels)
+
+
+class StripedConv(nn.Module):
+    """Depthwise (1 x k) then (k x 1): a k x k receptive field for 2k weights."""
+
+    def __init__(self, channels: int, k: int) -> None:
+        super().__init__()
+        self.conv = nn.Sequential(dwconv(channels, 1, k), dwconv(channels, k, 1))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.conv(x)
+
+
+class GatedFFN(nn.Module):
+    """1x1 expand to 2C, gate one half by a depthwise 3x3 of the other, 1x1 back."""
+
+    def __init__(self, dim: int) -> None:
+        super().__init__()
+        self.fn_1 = nn.Sequential(conv1x1(dim, 2 * dim), nn.GELU())
+        self.gate = dwconv(dim, 3, 3)
+        self.fn_2 = nn.Sequential(conv1x1(dim, dim), nn.GELU())
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        a, g = self.fn_1(x).chunk(2, dim=1)
+        return self.fn_2(a * self.gate(g))
+
+
+def channel_shuffle(x: torch.Tensor, groups: int) -> torch.Tensor:
+    n, c, h, w = x.shape
+    return x.view(n, groups, c // groups, h, w).transpose(1, 2).reshape(n, c, h, w)
+
+
+def gelu(x: torch.Tensor) -> torch.Tensor:
+    return F.gelu(x)

@@ -1,0 +1,234 @@
+"""Reading and writing SeemoRe weights: the only module that touches weight files.
+
+Reads the authors' and community checkpoints (.pth/.pt, BasicSR `{"params_ema": ...}` /
+`{"params": ...}` or a bare state dict) with `torch.load(weights_only=True)`, so a file
+carrying code is refused without running it, and our own `.safetensors` files, which keep
+the hyperparameters in their metadata. Hyperparameters that a state dict cannot show
+come from that metadata, else the variants table, else the reference's defaults.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import re
+import tempfile
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from .arch import VARIANTS, SeemoRe, SeemoreConfig
+from .arch.config import GROWTHS, expert_ranks
+from .errors import CheckpointError
+
+PTH_SUFFIXES = (".pth", ".pt", ".ckpt", ".bin")
+SAFETENSORS_SUFFIX = ".safetensors"
+CHECKPOINT_SUFFIXES = (*PTH_SUFFIXES, SAFETENSORS_SUFFIX)
+CONFIG_META_KEY = "seemore_config"
+_EXPERT_KEY = re.compile(r"^body\.0\.local_block\.block\.moe_layer\.experts\.(\d+)\.conv_1\.weight$")
+_BODY_KEY = re.compile(r"^body\.(\d+)\.")
+
+
+@dataclass
+class Checkpoint:
+    """A state dict with what we know about it."""
+
+    path: Path | None
+    state_dict: dict[str, torch.Tensor]
+    config: SeemoreConfig
+    metadata: dict[str, str] = field(default_factory=dict)
+    source: str = ""  # which wrapper key held the weights, e.g. "params_ema"
+
+
+def _fail(path: Path | None, why: str) -> CheckpointError:
+    name = str(path) if path is not None else "<state dict>"
+    return CheckpointError(f"{name}: {why}")
+
+
+def _read_raw(path: Path) -> tuple[Mapping[str, Any], dict[str, str]]:
+    if not path.exists():
+        raise _fail(path, "no such file")
+    if not path.is_file():
+        raise _fail(path, "not a regular file")
+    if path.suffix.lower() == SAFETENSORS_SUFFIX:
+        from safetensors import SafetensorError
+        from safetensors.torch import load_file, safe_open
+
+        try:
+            with safe_open(str(path), framework="pt") as f:
+                meta = dict(f.metadata() or {})
+            return load_file(str(path), device="cpu"), meta
+        except (SafetensorError, OSError, ValueError, RuntimeError) as e:
+            raise _fail(path, f"not a readable safetensors file ({e})") from None
+    try:
+        # weights_only: a pickle that names any callable outside torch's tensor
+        # rebuilders is rejected before anything in it runs.
+        obj = torch.load(str(path), map_location="cpu", weights_only=True)
+    except Exception as e:  # torch raises many types for corrupt files; all mean "bad file"
+        msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        if "weights_only" in str(e) or "Unsupported global" in str(e):
+            msg = "refused: the file contains Python objects other than tensors (possible code)"
+        raise _fail(path, f"cannot read as a PyTorch checkpoint: {msg}") from None
+    if not isinstance(obj, Mapping):
+        raise _fail(path, f"expected a dict of tensors, found {type(obj).__name__}")
+    return obj, {}
+
+
+def _unwrap(path: Path | None, obj: Mapping[str, Any]) -> tuple[dict[str, torch.Tensor], str]:
+    source = ""
+    for key in ("params_ema", "params", "state_dict", "model"):
+        if key in obj and isinstance(obj[key], Mapping):
+            obj, source = obj[key], key
+            break
+    sd: dict[str, torch.Tensor] = {}
+    for k, v in obj.items():
+        if not isinstance(k, str):
+            raise _fail(path, f"state-dict key {k!r} is not a string")
+        if not isinstance(v, torch.Tensor):
+            raise _fail(path, f"value of {k!r} is a {type(v).__name__}, not a tensor")
+        # DDP-trained weights carry a "module." prefix on every key.
+        sd[k.removeprefix("module.")] = v
+    return sd, source
+
+
+def detect_config(
+    state_dict: Mapping[str, torch.Tensor],
+    metadata: Mapping[str, str] | None = None,
+    path: Path | None = None,
+) -> SeemoreConfig:
+    """Infer the hyperparameters of a SeemoRe state dict, as the reference describes."""
+    sd = state_dict
+    for key in ("conv_1.weight", "upsampler.0.weight", "norm.weight"):
+        if key not in sd:
+            sample = ", ".join(list(sd)[:4]) or "none"
+            raise _fail(path, f"not a SeemoRe checkpoint: no {key!r} (first keys: {sample})")
+    c = int(sd["conv_1.weight"].shape[0])
+    out = int(sd["upsampler.0.weight"].shape[0])
+    scale = math.isqrt(out // 3) if out % 3 == 0 else 0
+    if scale * scale * 3 != out or not 1 <= scale <= 4:
+        raise _fail(path, f"upsampler.0.weight has {out} output channels, not 3*s*s for s in 1-4")
+    layers = 1 + max((int(m.group(1)) for k in sd if (m := _BODY_KEY.match(k))), default=-1)
+    if layers < 1:
+        raise _fail(path, "not a SeemoRe checkpoint: no residual groups (body.N.*)")
+    experts = sorted(int(m.group(1)) for k in sd if (m := _EXPERT_KEY.match(k)))
+    if not experts or experts != list(range(len(experts))):
+        raise _fail(path, "not a SeemoRe checkpoint: body.0 has no moe_layer experts 0..E-1")
+    ranks = tuple(
+        int(sd[f"body.0.local_block.block.moe_layer.experts.{j}.conv_1.weight"].shape[0])
+        for j in experts
+    )
+    growth = next((g for g in GROWTHS if expert_ranks(len(ranks), g) == ranks), None)
+    if growth is None:
+        raise _fail(path, f"expert widths {ranks} match no known growth ({', '.join(GROWTHS)})")
+    kkey = "body.0.global_block.block.attn.conv.0.weight"
+    if kkey not in sd:
+        raise _fail(path, f"not a SeemoRe checkpoint: missing {kkey!r}")
+    kernel = int(sd[kkey].shape[-1])
+
+    hidden: dict[str, Any] = {"use_shuffle": True, "recursive": 2, "topk": 1, "img_range": 1.0}
+    for v in VARIANTS.values():
+        if (v.num_layers, v.embedding_dim) == (layers, c):
+            hidden.update(use_shuffle=v.use_shuffle, recursive=v.recursive, topk=v.topk)
+            break
+    if metadata and CONFIG_META_KEY in metadata:
+        try:
+            stored = json.loads(metadata[CONFIG_META_KEY])
+        except json.JSONDecodeError:
+            raise _fail(path, f"metadata {CONFIG_META_KEY!r} is not valid JSON") from None
+        hidden.update({k: stored[k] for k in hidden if k in stored})
+    try:
+        return SeemoreConfig(
+            scale=scale,
+            num_layers=layers,
+            embedding_dim=c,
+            num_experts=len(ranks),
+            growth=growth,
+            kernel_size=kernel,
+            topk=int(hidden["topk"]),
+            use_shuffle=bool(hidden["use_shuffle"]),
+            recursive=int(hidden["recursive"]),
+            img_range=float(hidden["img_range"]),
+        )
+    except (ValueError, TypeError) as e:
+        raise _fail(path, f"inconsistent hyperparameters: {e}") from None
+
+
+def _check_keys(path: Path | None, model: SeemoRe, sd: Mapping[str, torch.Tensor]) -> None:
+    expected = model.state_dict()
+    missing = [k for k in expected if k not in sd]
+    unexpected = [k for k in sd if k not in expected]
+    problems = []
+    if missing:
+        problems.append(f"{len(missing)} missing key(s), e.g. {', '.join(missing[:3])}")
+    if unexpected:
+        problems.append(f"{len(unexpected)} unexpected key(s), e.g. {', '.join(unexpected[:3])}")
+    if problems:
+        raise _fail(path, "state dict does not match the detected network: " + "; ".join(problems))
+    for k, t in expected.items():
+        if tuple(sd[k].shape) != tuple(t.shape):
+            raise _fail(
+                path,
+                f"shape mismatch at {k}: file has {tuple(sd[k].shape)}, "
+                f"network expects {tuple(t.shape)}",
+            )
+        if not sd[k].is_floating_point():
+            raise _fail(path, f"{k} holds {sd[k].dtype}, not floating-point weights")
+
+
+def read_checkpoint(path: str | os.PathLike[str]) -> Checkpoint:
+    p = Path(path)
+    raw, meta = _read_raw(p)
+    sd, source = _unwrap(p, raw)
+    return Checkpoint(p, sd, detect_config(sd, meta, p), meta, source)
+
+
+def model_from_state_dict(
+    sd: Mapping[str, torch.Tensor],
+    config: SeemoreConfig | None = None,
+    path: Path | None = None,
+) -> SeemoRe:
+    cfg = config or detect_config(sd, None, path)
+    model = SeemoRe(cfg)
+    _check_keys(path, model, sd)
+    model.load_state_dict({k: v.float() for k, v in sd.items()}, strict=True)
+    return model.eval()
+
+
+def load_model(path: str | os.PathLike[str]) -> SeemoRe:
+    """A SeemoRe network from a checkpoint file, in eval mode on the CPU.
+
+    Raises `CheckpointError` (naming the file and the problem) for anything that is not
+    a loadable SeemoRe checkpoint.
+    """
+    ck = read_checkpoint(path)
+    return model_from_state_dict(ck.state_dict, ck.config, ck.path)
+
+
+def save_safetensors(
+    model: SeemoRe,
+    path: str | os.PathLike[str],
+    extra_metadata: Mapping[str, str] | None = None,
+) -> Path:
+    """Write weights under the authors' key names with the hyperparameters in metadata.
+
+    The write is atomic: a temporary file in the same folder, then a rename.
+    """
+    from safetensors.torch import save_file
+
+    p = Path(path)
+    meta = {CONFIG_META_KEY: json.dumps(model.cfg.to_dict()), "format": "pt"}
+    meta.update(extra_metadata or {})
+    tensors = {k: v.detach().to("cpu", torch.float32).contiguous() for k, v in model.state_dict().items()}
+    fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".tmp", dir=p.parent)
+    os.close(fd)
+    try:
+        save_file(tensors, tmp, metadata=meta)
+        os.replace(tmp, p)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return p
