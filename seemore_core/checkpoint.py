@@ -29,7 +29,9 @@ PTH_SUFFIXES = (".pth", ".pt", ".ckpt", ".bin")
 SAFETENSORS_SUFFIX = ".safetensors"
 CHECKPOINT_SUFFIXES = (*PTH_SUFFIXES, SAFETENSORS_SUFFIX)
 CONFIG_META_KEY = "seemore_config"
-_EXPERT_KEY = re.compile(r"^body\.0\.local_block\.block\.moe_layer\.experts\.(\d+)\.conv_1\.weight$")
+_EXPERT_KEY = re.compile(
+    r"^body\.0\.local_block\.block\.moe_layer\.experts\.(\d+)\.conv_1\.weight$"
+)
 _BODY_KEY = re.compile(r"^body\.(\d+)\.")
 
 
@@ -222,11 +224,16 @@ def save_safetensors(
     p = Path(path)
     meta = {CONFIG_META_KEY: json.dumps(model.cfg.to_dict()), "format": "pt"}
     meta.update(extra_metadata or {})
-    tensors = {k: v.detach().to("cpu", torch.float32).contiguous() for k, v in model.state_dict().items()}
+    tensors = {
+        k: v.detach().to("cpu", torch.float32).contiguous() for k, v in model.state_dict().items()
+    }
     fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".tmp", dir=p.parent)
     os.close(fd)
     try:
         save_file(tensors, tmp, metadata=meta)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; give it a normal file's mode
         os.replace(tmp, p)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

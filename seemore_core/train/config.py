@@ -1,0 +1,70 @@
+"""Training configuration: a TOML file plus command-line overrides."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+import tomllib
+
+
+@dataclass
+class TrainConfig:
+    variant: str = "T"
+    scale: int = 2
+    train_dirs: list[str] = field(default_factory=lambda: ["../shared/data/train"])
+    val_dir: str | None = "../shared/data/benchmark/Set5"
+    out_dir: str = "runs/T_x2"
+    init_from: str | None = None  # fine-tune: weights of another scale (upsampler is skipped)
+    patch_size: int = 48  # LR pixels per side of a training crop
+    batch_size: int = 16
+    iterations: int = 100_000
+    lr: float = 1e-3
+    milestones: list[int] = field(default_factory=lambda: [50_000, 75_000, 90_000])
+    gamma: float = 0.5
+    betas: tuple[float, float] = (0.9, 0.99)
+    fft_weight: float = 0.1
+    ema_decay: float = 0.999
+    grad_clip: float = 0.0  # 0: off
+    val_every: int = 1000
+    ckpt_every: int = 200
+    log_every: int = 20
+    seed: int = 0
+    device: str = "auto"
+    threads: int = 0  # 0: every core
+    bf16: bool = False  # autocast on CUDA
+
+    @classmethod
+    def from_toml(cls, path: str | Path) -> TrainConfig:
+        with open(path, "rb") as f:
+            data = tomllib.load(f)
+        return cls.from_dict(data)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ValueError(f"unknown training option(s): {', '.join(unknown)}")
+        cfg = cls(**data)
+        cfg.betas = tuple(cfg.betas)  # type: ignore[assignment]
+        return cfg
+
+    def override(self, pairs: list[str]) -> None:
+        """Apply `key=value` overrides, values parsed as TOML (strings may be bare)."""
+        for pair in pairs:
+            if "=" not in pair:
+                raise ValueError(f"override {pair!r} is not key=value")
+            key, raw = pair.split("=", 1)
+            key = key.strip()
+            if key not in {f.name for f in fields(self)}:
+                raise ValueError(f"unknown training option {key!r}")
+            try:
+                value = tomllib.loads(f"v = {raw}")["v"]
+            except tomllib.TOMLDecodeError:
+                value = raw
+            setattr(self, key, tuple(value) if key == "betas" else value)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)

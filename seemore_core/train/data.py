@@ -1,0 +1,88 @@
+"""Training pairs: random HR crops with flips and rotations, LR made on the fly.
+
+The LR side is MATLAB's antialiased bicubic with 8-bit rounding after each pass, the
+same degradation as the benchmark LR files, so the model learns the test condition.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+
+from ..resize import resize_weights
+
+IMAGE_SUFFIXES = (".png", ".bmp", ".jpg", ".jpeg", ".tif", ".tiff", ".webp")
+
+
+def list_images(dirs: list[str | Path]) -> list[Path]:
+    paths: list[Path] = []
+    for d in dirs:
+        root = Path(d)
+        if not root.is_dir():
+            raise FileNotFoundError(f"training folder not found: {root}")
+        paths += sorted(p for p in root.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
+    if not paths:
+        raise FileNotFoundError(f"no training images under {', '.join(map(str, dirs))}")
+    return paths
+
+
+def load_hr(paths: list[Path], min_side: int) -> list[torch.Tensor]:
+    """Every image as a (3, H, W) uint8 tensor; ones smaller than a crop are skipped."""
+    images = []
+    for p in paths:
+        with Image.open(p) as im:
+            arr = np.asarray(im.convert("RGB"))
+        if min(arr.shape[:2]) >= min_side:
+            images.append(torch.from_numpy(arr.copy()).permute(2, 0, 1).contiguous())
+    if not images:
+        raise ValueError(f"no training image is at least {min_side} px on each side")
+    return images
+
+
+def degrade(hr: torch.Tensor, scale: int) -> torch.Tensor:
+    """(N, 3, sP, sP) float HR in [0, 1] -> (N, 3, P, P) LR, as the benchmark makes it."""
+    h, w = hr.shape[-2:]
+    wh = resize_weights(h, h // scale, 1 / scale, device=hr.device, dtype=torch.float32)
+    ww = resize_weights(w, w // scale, 1 / scale, device=hr.device, dtype=torch.float32)
+    x = torch.matmul(wh, hr * 255.0).add_(0.5).floor_().clamp_(0, 255)
+    x = torch.matmul(x, ww.T).add_(0.5).floor_().clamp_(0, 255)
+    return x / 255.0
+
+
+class PatchSampler:
+    """Draws batches from a torch.Generator whose state is saved for exact resumes."""
+
+    def __init__(self, images: list[torch.Tensor], patch: int, scale: int, seed: int) -> None:
+        self.images = images
+        self.hr_patch = patch * scale
+        self.scale = scale
+        self.gen = torch.Generator().manual_seed(seed)
+
+    def batch(self, n: int) -> tuple[torch.Tensor, torch.Tensor]:
+        g, p = self.gen, self.hr_patch
+        crops = []
+        for _ in range(n):
+            img = self.images[int(torch.randint(len(self.images), (1,), generator=g))]
+            _, h, w = img.shape
+            y = int(torch.randint(h - p + 1, (1,), generator=g))
+            x = int(torch.randint(w - p + 1, (1,), generator=g))
+            c = img[:, y : y + p, x : x + p]
+            flip_h, flip_v, rot = torch.randint(2, (3,), generator=g).tolist()
+            if flip_h:
+                c = c.flip(-1)
+            if flip_v:
+                c = c.flip(-2)
+            if rot:
+                c = c.transpose(-1, -2)
+            crops.append(c)
+        hr = torch.stack(crops).float() / 255.0
+        return degrade(hr, self.scale), hr
+
+    def state(self) -> torch.Tensor:
+        return self.gen.get_state()
+
+    def set_state(self, state: torch.Tensor) -> None:
+        self.gen.set_state(state)
