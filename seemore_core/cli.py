@@ -108,6 +108,8 @@ def cmd_upscale(args: argparse.Namespace) -> int:
             for note in img.notes:
                 print(f"{src}: {note}", file=sys.stderr)
             progress = Progress(None if args.quiet else _print_progress)
+            # Integer output: a quarter of float32's memory for the (largest) array.
+            opts.output = "uint16" if img.bit_depth == 16 else "uint8"
             res = engine.upscale(img.rgb, opts, progress)
             if not args.quiet:
                 print(file=sys.stderr)
@@ -116,8 +118,11 @@ def cmd_upscale(args: argparse.Namespace) -> int:
                 dst.parent.mkdir(parents=True, exist_ok=True)
             write_image(dst, res.image, alpha=alpha, like=img, overwrite=args.overwrite)
             r = res.report
+            for warning in r.warnings:
+                print(f"{src}: {warning}", file=sys.stderr)
+            tiling = "whole image" if r.tile == 0 else f"{r.tiles} tiles of {r.tile} px"
             print(
-                f"{src} -> {dst} ({r.device}, {r.precision}, {r.tiles} tile(s), {r.seconds:.1f} s)",
+                f"{src} -> {dst} ({r.device}, {r.precision}, {tiling}, {r.seconds:.1f} s)",
                 file=sys.stderr,
             )
         except SeemoreError as e:

@@ -59,19 +59,21 @@ def select_dtype(precision: str, device: torch.device) -> torch.dtype:
 
 @dataclass
 class EngineOptions:
-    tile: int | None = 0  # input pixels per tile side; 0 whole image, None auto
-    per_tile_routing: bool = False
+    tile: int | None = None  # input pixels per tile side; 0 whole image, None auto
+    per_tile_routing: bool = False  # route each tile on its own (not exact; for the map)
     feature_points: tuple[str, ...] = ()
     feature_blocks: tuple[int, ...] | None = None
     # (x, y, w, h) in input pixels: the region whose feature maps are kept (None: all).
     feature_region: tuple[int, int, int, int] | None = None
+    output: str = "float32"  # float32 in [0, 1], or uint8 / uint16 to save memory
+    mmap_dir: str | None = None  # keep full-size feature maps in files here (huge inputs)
 
 
 @dataclass
 class RunReport:
     device: str
     precision: str
-    tile: int
+    tile: int  # 0: whole image in one pass
     tiles: int
     seconds: float
     peak_memory_bytes: int | None = None
@@ -89,28 +91,78 @@ class TileRouting:
 
 @dataclass
 class UpscaleResult:
-    image: np.ndarray  # (sH, sW, 3) float32, clamped to [0, 1]
+    image: np.ndarray  # (sH, sW, 3): float32 in [0, 1], or uint8 / uint16 as asked
     routing: list[BlockRouting]
     features: dict[tuple[int, str], torch.Tensor]
     report: RunReport
     tile_routing: TileRouting | None = None
 
 
+_OUT_DTYPES = {"float32": torch.float32, "uint8": torch.uint8, "uint16": torch.int32}
+
+
 def to_tensor(rgb: np.ndarray) -> torch.Tensor:
+    """(H, W, 3) -> (1, 3, H, W) float32 view; channels-last in memory, which is what the
+    fast path wants, so no copy is made for float32 input."""
     if rgb.ndim != 3 or rgb.shape[2] != 3:
         raise EngineError(f"expected an (H, W, 3) image, got shape {rgb.shape}")
-    return torch.from_numpy(np.ascontiguousarray(rgb, dtype=np.float32)).permute(2, 0, 1)[None]
+    if rgb.shape[0] == 0 or rgb.shape[1] == 0:
+        raise EngineError("the image is empty (0 pixels)")
+    return torch.from_numpy(np.asarray(rgb, dtype=np.float32)).permute(2, 0, 1)[None]
 
 
-def to_image(t: torch.Tensor) -> np.ndarray:
-    return t[0].float().clamp_(0, 1).permute(1, 2, 0).cpu().numpy()
+def _to_numpy(t: torch.Tensor, output: str) -> np.ndarray:
+    """(1, 3, H, W) -> (H, W, 3) in the asked representation (already clamped)."""
+    img = t[0].permute(1, 2, 0)
+    if output == "float32":
+        return img.float().numpy()
+    if t.dtype == torch.float32:
+        peak = 255 if output == "uint8" else 65535
+        img = img.mul(peak).round_()
+    return img.numpy().astype(np.uint8 if output == "uint8" else np.uint16)
+
+
+def available_memory(device: torch.device) -> int:
+    """Bytes free for this run: GPU free memory, else the OS's available RAM."""
+    if device.type == "cuda":
+        return int(torch.cuda.mem_get_info(device)[0])
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    try:
+        import os
+
+        return int(os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE"))
+    except (ValueError, OSError, AttributeError):
+        return 8 << 30
+
+
+def whole_image_bytes(model: SeemoRe, h: int, w: int, dtype: torch.dtype) -> int:
+    """Estimated peak of a whole-image pass: about a dozen live C-channel maps
+    (1.5 GB per input megapixel for SeemoRe-T in float32, as measured) plus the output."""
+    item = torch.empty((), dtype=dtype).element_size()
+    c = model.cfg.embedding_dim
+    return h * w * item * (12 * c + 3 * model.scale**2)
+
+
+def _is_oom(e: BaseException) -> bool:
+    return isinstance(e, torch.cuda.OutOfMemoryError) or (
+        isinstance(e, RuntimeError) and "out of memory" in str(e).lower()
+    )
 
 
 class Engine:
+    DEFAULT_TILE = {"cpu": 256, "cuda": 512, "mps": 512}
+
     def __init__(self, model: SeemoRe, device: str = "auto", precision: str = "auto") -> None:
         self.device = select_device(device)
         self.dtype = select_dtype(precision, self.device)
         self.model = model.eval().to(self.device, self.dtype)
+        # channels_last: 1.5-2x on CPU for these depthwise-heavy convs.
         self.model = self.model.to(memory_format=torch.channels_last)
 
     @property
@@ -121,6 +173,30 @@ class Engine:
     def precision(self) -> str:
         return {torch.float32: "fp32", torch.bfloat16: "bf16", torch.float16: "fp16"}[self.dtype]
 
+    def plan_tile(self, h: int, w: int, tile: int | None) -> int:
+        """0 for one whole-image pass, else the tile side; refuse 0 when it cannot fit."""
+        from .tiling import round_tile
+
+        grid = self.model.cfg.pool_grid
+        if h < grid or w < grid:
+            return 0  # smaller than one pooling cell: the network pads it whole
+        need = whole_image_bytes(self.model, h, w, self.dtype)
+        free = available_memory(self.device)
+        if tile == 0:
+            if need > free:
+                raise EngineError(
+                    f"--tile 0: a whole-image pass of {w}x{h} needs about {need / 2**30:.1f} GiB "
+                    f"but {free / 2**30:.1f} GiB is free; use tiles (omit --tile)"
+                )
+            return 0
+        if tile is None:
+            if need < free // 2:
+                return 0
+            return round_tile(self.DEFAULT_TILE.get(self.device.type, 256), grid)
+        if tile < 0:
+            raise EngineError(f"tile size must be >= 0, got {tile}")
+        return round_tile(tile, grid)
+
     @torch.no_grad()
     def upscale(
         self,
@@ -129,23 +205,110 @@ class Engine:
         progress: Progress | None = None,
     ) -> UpscaleResult:
         opts = options or EngineOptions()
+        if opts.output not in _OUT_DTYPES:
+            raise EngineError(f"unknown output type {opts.output!r}")
         progress = progress or Progress()
         progress.check()
+        progress.restart_clock()
         t0 = time.monotonic()
-        x = to_tensor(rgb).to(self.device, self.dtype).contiguous(memory_format=torch.channels_last)
-        progress.report(0, 1, "upscale")
-        res = self.model.inspect(x, opts.feature_points, opts.feature_blocks)
-        progress.check()
-        feats = _crop_features(res.features, opts.feature_region)
-        progress.report(1, 1, "upscale")
-        report = RunReport(str(self.device), self.precision, 0, 1, time.monotonic() - t0)
-        return UpscaleResult(to_image(res.output), res.routing, feats, report)
+        x = to_tensor(rgb)
+        h, w = x.shape[-2:]
+        if self.device.type == "cuda":
+            torch.cuda.reset_peak_memory_stats(self.device)
+        warnings: list[str] = []
+        if opts.per_tile_routing:
+            tile = self.plan_tile(h, w, opts.tile or self.DEFAULT_TILE["cpu"])
+            out, routing, feats, n, tile_routing = self._per_tile(x, tile or max(h, w), progress)
+        else:
+            tile = self.plan_tile(h, w, opts.tile)
+            tile_routing = None
+            while True:
+                try:
+                    out, routing, feats, n = self._run(x, tile, opts, progress)
+                    break
+                except Exception as e:
+                    if not _is_oom(e) or tile == self.model.cfg.pool_grid:
+                        raise
+                    if self.device.type == "cuda":
+                        torch.cuda.empty_cache()
+                    old = tile
+                    tile = max(self.model.cfg.pool_grid, (tile or max(h, w)) // 2)
+                    warnings.append(
+                        f"out of memory with {'whole image' if old == 0 else f'tile {old}'}; "
+                        f"retried with tile {tile}"
+                    )
+        progress.report(1, 1, "done")
+        peak = (
+            int(torch.cuda.max_memory_allocated(self.device))
+            if self.device.type == "cuda"
+            else None
+        )
+        report = RunReport(
+            str(self.device), self.precision, tile, n, time.monotonic() - t0, peak, warnings
+        )
+        return UpscaleResult(_to_numpy(out, opts.output), routing, feats, report, tile_routing)
 
+    def _run(
+        self, x: torch.Tensor, tile: int, opts: EngineOptions, progress: Progress
+    ) -> tuple[torch.Tensor, list[BlockRouting], dict[tuple[int, str], torch.Tensor], int]:
+        from .tiling import TiledRunner
 
-def _crop_features(
-    feats: dict[tuple[int, str], torch.Tensor], region: tuple[int, int, int, int] | None
-) -> dict[tuple[int, str], torch.Tensor]:
-    if region is None:
-        return {k: v.float() for k, v in feats.items()}
-    x, y, w, h = region
-    return {k: v[..., y : y + h, x : x + w].float().clone() for k, v in feats.items()}
+        h, w = x.shape[-2:]
+        region = None
+        if opts.feature_region is not None:
+            rx, ry, rw, rh = opts.feature_region
+            region = (max(0, ry), min(h, ry + rh), max(0, rx), min(w, rx + rw))
+            if region[0] >= region[1] or region[2] >= region[3]:
+                raise EngineError(f"feature region {opts.feature_region} is outside the image")
+        if tile == 0:
+            progress.report(0, 1, "upscale")
+            xd = x.to(self.device, self.dtype).contiguous(memory_format=torch.channels_last)
+            res = self.model.inspect(xd, opts.feature_points, opts.feature_blocks)
+            progress.check()
+            feats = res.features
+            if region is not None:
+                y0, y1, x0, x1 = region
+                feats = {k: v[..., y0:y1, x0:x1].clone() for k, v in feats.items()}
+            feats = {k: v.float() for k, v in feats.items()}
+            return res.output.float().clamp_(0, 1).cpu(), res.routing, feats, 1
+        if opts.feature_points and region is None:
+            region = (0, h, 0, w)
+        runner = TiledRunner(
+            self.model,
+            tile,
+            self.device,
+            self.dtype,
+            progress,
+            points=frozenset(opts.feature_points),
+            blocks=None if opts.feature_blocks is None else frozenset(opts.feature_blocks),
+            region=region,
+            mmap_dir=opts.mmap_dir,
+            out_dtype=_OUT_DTYPES[opts.output],
+        )
+        r = runner.run(x)
+        return r.image, r.routing, r.features, r.tiles
+
+    def _per_tile(
+        self, x: torch.Tensor, tile: int, progress: Progress
+    ) -> tuple[
+        torch.Tensor,
+        list[BlockRouting],
+        dict[tuple[int, str], torch.Tensor],
+        int,
+        TileRouting,
+    ]:
+        from .tiling import per_tile_forward
+
+        out, boxes, routes = per_tile_forward(self.model, x, tile, 16, progress)
+        chosen = np.array([[int(r.chosen[0, 0]) for r in rs] for rs in routes])
+        probs = np.array([[r.probs[0].numpy() for r in rs] for rs in routes], dtype=np.float32)
+        tiles = [(x0, y0, x1 - x0, y1 - y0) for (y0, y1, x0, x1) in boxes]
+        # The whole image's routing record is the area-weighted mean over tiles.
+        area = np.array([tw * th for (_, _, tw, th) in tiles], dtype=np.float64)
+        mean = (probs * (area / area.sum())[:, None, None]).sum(0)
+        routing = []
+        for b in range(mean.shape[0]):
+            p = torch.from_numpy(mean[b : b + 1].astype(np.float32))
+            top_w, top_i = p.topk(self.model.cfg.topk, dim=-1)
+            routing.append(BlockRouting(b, p, top_i, top_w))
+        return out, routing, {}, len(boxes), TileRouting(tiles, chosen, probs)

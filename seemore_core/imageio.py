@@ -1,0 +1,1405 @@
+"""Reading and writing images for the CLI and the app, without losing a file or a bit.
+
+Reading (`read_image`) gives a `LoadedImage`: float32 RGB in [0, 1] for the model, the
+alpha channel apart, and everything needed to write a faithful output (`write_image`).
+
+* Formats: PNG, JPEG, WebP, TIFF, BMP, GIF, recognised by their content, not their name
+  (a JPEG named ``.png`` loads as a JPEG and a note says so). Animated GIF/WebP/PNG and
+  multi-page TIFF: the first frame, and a note says so.
+* 8 and 16 bits per channel. Pillow reduces 16-bit colour PNG and TIFF to 8 bits, so those
+  pixels are decoded here instead: PNG by a small numpy decoder (`_decode_png16`), TIFF by
+  tifffile. 16-bit TIFF with LZW/PackBits compression needs the optional ``imagecodecs``
+  package; without it the file is read at 8 bits and a note says so.
+* Grayscale stays grayscale (``grayscale=True``; the RGB array holds three equal channels).
+  Palette images become RGB(A). CMYK goes through its ICC profile to sRGB when it has one,
+  otherwise through Pillow's plain formula; either way the result is tagged sRGB.
+* EXIF orientation is applied to the pixels and the tag reset to 1.
+* A decompression bomb (more pixels than ``max_pixels``, Pillow's 89,478,485 by default) is
+  refused before any pixel is decoded, with a message that says how to raise the limit.
+* Every failure is one `ImageIOError` whose message names the file and the reason.
+
+Writing is atomic: the encoded bytes go to a temporary file in the target's folder, are
+fsynced, then renamed over the target. A full disk, an I/O error or a cancel removes the
+temporary file and leaves no partial output. An existing file is replaced only with
+``overwrite=True`` (the no-overwrite path uses a hard link, so it cannot race with another
+writer), and the input file is never written over, whatever the flags.
+"""
+
+from __future__ import annotations
+
+import errno
+import io
+import os
+import re
+import stat
+import struct
+import tempfile
+import threading
+import zlib
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PIL import Image, PngImagePlugin, UnidentifiedImageError
+
+from .errors import SeemoreError
+
+__all__ = [
+    "DEFAULT_MAX_PIXELS",
+    "SUPPORTED_READ_SUFFIXES",
+    "SUPPORTED_WRITE_FORMATS",
+    "WRITE_SUFFIXES",
+    "ImageIOError",
+    "LoadedImage",
+    "OutputExistsError",
+    "from_pil",
+    "image_from_array",
+    "is_image_path",
+    "read_image",
+    "upscale_alpha",
+    "write_image",
+]
+
+# Pillow's own default (1024 * 1024 * 1024 // 4 // 3), copied so that another module
+# changing Image.MAX_IMAGE_PIXELS does not silently change ours.
+DEFAULT_MAX_PIXELS: int = 89_478_485
+
+SUPPORTED_READ_SUFFIXES: frozenset[str] = frozenset(
+    {".png", ".apng", ".jpg", ".jpeg", ".jpe", ".jfif", ".webp", ".tif", ".tiff", ".bmp", ".dib"}
+    | {".gif"}
+)
+
+# Canonical format name for each accepted spelling (``format=`` argument or suffix).
+WRITE_SUFFIXES: Mapping[str, str] = {
+    "png": "PNG",
+    "jpg": "JPEG",
+    "jpeg": "JPEG",
+    "webp": "WEBP",
+    "tif": "TIFF",
+    "tiff": "TIFF",
+    "bmp": "BMP",
+}
+SUPPORTED_WRITE_FORMATS: frozenset[str] = frozenset(WRITE_SUFFIXES.values())
+_SIXTEEN_BIT_FORMATS = frozenset({"PNG", "TIFF"})
+# JPEG has no alpha; BMP's 32-bit layout leaves the 4th byte undefined, and readers
+# (Pillow included) ignore it, so an alpha written there would be lost anyway.
+_NO_ALPHA_FORMATS = frozenset({"JPEG", "BMP"})
+
+# Only these Pillow plugins may claim a file: Pillow knows dozens of formats, several
+# (TGA, PCX, ...) with weak signatures that random bytes can match.
+_PIL_FORMATS = ("PNG", "JPEG", "WEBP", "TIFF", "BMP", "DIB", "GIF")  # JPEG covers MPO
+_SUFFIXES_OF_FORMAT: Mapping[str, frozenset[str]] = {
+    "PNG": frozenset({".png", ".apng"}),
+    "JPEG": frozenset({".jpg", ".jpeg", ".jpe", ".jfif"}),
+    "MPO": frozenset({".jpg", ".jpeg", ".jpe", ".jfif", ".mpo"}),
+    "WEBP": frozenset({".webp"}),
+    "TIFF": frozenset({".tif", ".tiff"}),
+    "BMP": frozenset({".bmp", ".dib"}),
+    "DIB": frozenset({".bmp", ".dib"}),
+    "GIF": frozenset({".gif"}),
+}
+
+_ORIENTATION_TAG = 0x0112
+_EXIF_IFD_POINTER = 0x8769
+_EXIF_PIXEL_X = 0xA002
+_EXIF_PIXEL_Y = 0xA003
+# Descriptive EXIF tags of IFD0 worth carrying; structural TIFF tags (strip offsets,
+# sample format, ...) describe the source file's layout and must not be copied.
+_EXIF_IFD0_DESCRIPTIVE = (
+    0x010E,  # ImageDescription
+    0x010F,  # Make
+    0x0110,  # Model
+    0x0131,  # Software
+    0x0132,  # DateTime
+    0x013B,  # Artist
+    0x8298,  # Copyright
+)
+
+
+class ImageIOError(SeemoreError):
+    """An image could not be read or written; the message names the file and the reason."""
+
+    def __init__(self, path: str | os.PathLike[str] | None, reason: str) -> None:
+        self.path = Path(path) if path is not None else None
+        self.reason = reason
+        where = f"'{self.path}'" if self.path is not None else "image"
+        super().__init__(f"{where}: {reason}")
+
+
+class OutputExistsError(ImageIOError, FileExistsError):
+    """The output file exists and ``overwrite`` was not given."""
+
+    def __init__(self, path: str | os.PathLike[str], reason: str) -> None:
+        ImageIOError.__init__(self, path, reason)
+
+    def __str__(self) -> str:
+        # FileExistsError formats its own args otherwise ("[Errno ...]").
+        return ImageIOError.__str__(self)
+
+
+@dataclass
+class LoadedImage:
+    """An image as the model sees it, plus what is needed to write it back faithfully."""
+
+    rgb: np.ndarray  # float32 (H, W, 3) in [0, 1]; grayscale is replicated to 3 channels
+    alpha: np.ndarray | None = None  # float32 (H, W) in [0, 1], or None
+    bit_depth: int = 8  # 8 or 16 bits per channel in the source
+    mode_in: str = "RGB"  # the source's mode: "RGB", "L", "LA", "RGBA", "P", "CMYK", "I;16"...
+    grayscale: bool = False
+    icc_profile: bytes | None = None
+    exif: bytes | None = None  # "Exif\0\0" + TIFF data, orientation already applied and 1
+    text: dict[str, str] = field(default_factory=dict)  # PNG tEXt/zTXt/iTXt chunks
+    format: str = "PNG"
+    notes: list[str] = field(default_factory=list)  # things to tell the user about the read
+    source: Path | None = None
+
+    @property
+    def height(self) -> int:
+        return int(self.rgb.shape[0])
+
+    @property
+    def width(self) -> int:
+        return int(self.rgb.shape[1])
+
+
+# --------------------------------------------------------------------------- reading
+
+
+def is_image_path(p: str | os.PathLike[str]) -> bool:
+    """Whether a name looks like a readable image, by its suffix alone (no disk access).
+
+    For folder scans: hidden files are skipped too, which also skips this module's own
+    temporary files (``.name.XXXX.part``) should a scan race with a write.
+    """
+    path = Path(p)
+    return not path.name.startswith(".") and path.suffix.lower() in SUPPORTED_READ_SUFFIXES
+
+
+def read_image(
+    path: str | os.PathLike[str], *, max_pixels: int | None = DEFAULT_MAX_PIXELS
+) -> LoadedImage:
+    """Read an image file; raise `ImageIOError` (naming the file and why) for any failure.
+
+    ``max_pixels`` refuses larger images before decoding them (decompression bombs); pass a
+    larger number to read a trusted huge image, or None for no limit.
+    """
+    source = Path(path)
+    data = _read_file_bytes(source)
+    try:
+        return _decode(data, source, max_pixels)
+    except ImageIOError:
+        raise
+    except MemoryError:
+        raise ImageIOError(source, "not enough memory to decode this image") from None
+    except Exception as exc:  # any decoder failure is the file's fault: say so, never crash
+        raise ImageIOError(source, _reason_from_decoder_error(exc, None)) from exc
+
+
+def from_pil(
+    image: Image.Image,
+    *,
+    source: str | os.PathLike[str] | None = None,
+    max_pixels: int | None = DEFAULT_MAX_PIXELS,
+) -> LoadedImage:
+    """Convert a Pillow image (e.g. from the clipboard) like `read_image` converts a file."""
+    where = Path(source) if source is not None else None
+    _check_pixels(image.size, max_pixels, where)
+    try:
+        with _pillow_limit_lifted():
+            return _from_pil_image(image, where, image.format or "PIL", None)
+    except ImageIOError:
+        raise
+    except Exception as exc:
+        raise ImageIOError(where, _reason_from_decoder_error(exc, image.format)) from exc
+
+
+def image_from_array(
+    array: np.ndarray,
+    *,
+    alpha: np.ndarray | None = None,
+    bit_depth: int | None = None,
+    grayscale: bool | None = None,
+    icc_profile: bytes | None = None,
+    source: str | os.PathLike[str] | None = None,
+) -> LoadedImage:
+    """Wrap a pixel array (e.g. a clipboard image) as a `LoadedImage`.
+
+    ``array`` is (H, W), (H, W, 1|2|3|4) of uint8, uint16 or float in [0, 1]; a 2nd or 4th
+    channel is alpha unless ``alpha`` is given. ``bit_depth`` defaults to 16 for uint16
+    and 8 otherwise.
+    """
+    arr = np.asarray(array)
+    if arr.ndim == 2:
+        arr = arr[:, :, None]
+    if arr.ndim != 3 or arr.shape[2] not in (1, 2, 3, 4):
+        raise ValueError(f"expected (H, W) or (H, W, 1..4) pixels, got shape {arr.shape}")
+    channels = arr.shape[2]
+    if bit_depth is None:
+        bit_depth = 16 if arr.dtype == np.uint16 else 8
+    values = _to_unit_float(arr)
+    colour = values[:, :, :1] if channels in (1, 2) else values[:, :, :3]
+    embedded_alpha = values[:, :, -1] if channels in (2, 4) else None
+    if alpha is not None:
+        embedded_alpha = _to_unit_float(np.asarray(alpha))
+        if embedded_alpha.shape != arr.shape[:2]:
+            raise ValueError(f"alpha shape {embedded_alpha.shape} != image {arr.shape[:2]}")
+    gray = channels in (1, 2) if grayscale is None else grayscale
+    rgb = np.repeat(colour, 3, axis=2) if colour.shape[2] == 1 else colour
+    return LoadedImage(
+        rgb=np.ascontiguousarray(rgb, dtype=np.float32),
+        alpha=embedded_alpha,
+        bit_depth=bit_depth,
+        mode_in={1: "L", 2: "LA", 3: "RGB", 4: "RGBA"}[channels],
+        grayscale=gray,
+        icc_profile=icc_profile,
+        format="array",
+        source=Path(source) if source is not None else None,
+    )
+
+
+def _read_file_bytes(path: Path) -> bytes:
+    """Read the whole file, refusing anything that is not a regular, non-empty file."""
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        raise ImageIOError(path, "no such file") from None
+    except PermissionError:
+        raise ImageIOError(path, "permission denied") from None
+    except OSError as exc:
+        raise ImageIOError(path, _os_reason(exc)) from None
+    _require_regular(path, st.st_mode)
+    if st.st_size == 0:
+        raise ImageIOError(path, "the file is empty (0 bytes)")
+    # O_NONBLOCK: if the name was swapped for a FIFO after the stat, open() must not hang.
+    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0)
+    try:
+        fd = os.open(path, flags)
+    except PermissionError:
+        raise ImageIOError(path, "permission denied") from None
+    except OSError as exc:
+        raise ImageIOError(path, _os_reason(exc)) from None
+    try:
+        _require_regular(path, os.fstat(fd).st_mode)
+        chunks = []
+        while block := os.read(fd, 1 << 22):
+            chunks.append(block)
+    except OSError as exc:
+        raise ImageIOError(path, f"could not be read: {_os_reason(exc)}") from None
+    finally:
+        os.close(fd)
+    data = b"".join(chunks)
+    if not data:
+        raise ImageIOError(path, "the file is empty (0 bytes)")
+    return data
+
+
+def _require_regular(path: Path, mode: int) -> None:
+    if stat.S_ISREG(mode):
+        return
+    if stat.S_ISDIR(mode):
+        kind = "a folder"
+    elif stat.S_ISFIFO(mode):
+        kind = "a FIFO (named pipe)"
+    elif stat.S_ISSOCK(mode):
+        kind = "a socket"
+    elif stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        kind = "a device"
+    else:
+        kind = "not a regular file"
+    raise ImageIOError(path, f"this is {kind}, not an image file")
+
+
+_PIL_LIMIT_LOCK = threading.RLock()
+
+
+@contextmanager
+def _pillow_limit_lifted() -> Iterator[None]:
+    """Switch Pillow's own bomb check off while we enforce ``max_pixels`` ourselves.
+
+    Pillow's check only warns between 1x and 2x its limit and can be moved only through a
+    module global, so it can neither be trusted nor raised per call; the lock keeps
+    concurrent reads from restoring the global under each other.
+    """
+    with _PIL_LIMIT_LOCK:
+        saved = Image.MAX_IMAGE_PIXELS
+        Image.MAX_IMAGE_PIXELS = None
+        try:
+            yield
+        finally:
+            Image.MAX_IMAGE_PIXELS = saved
+
+
+def _check_pixels(size: tuple[int, int], max_pixels: int | None, path: Path | None) -> None:
+    width, height = size
+    if width <= 0 or height <= 0:
+        raise ImageIOError(path, f"the image declares an empty size ({width}x{height})")
+    pixels = width * height
+    if max_pixels is not None and pixels > max_pixels:
+        raise ImageIOError(
+            path,
+            f"the image is {width}x{height} = {pixels:,} pixels, more than the limit of "
+            f"{max_pixels:,} pixels that guards against decompression bombs. If you trust "
+            f"this file, raise the limit (--max-pixels {pixels} on the command line, or "
+            f"max_pixels={pixels} in Python).",
+        )
+
+
+def _decode(data: bytes, source: Path, max_pixels: int | None) -> LoadedImage:
+    sniffed = _sniff_format(data)
+    with _pillow_limit_lifted():
+        try:
+            image = Image.open(io.BytesIO(data), formats=_PIL_FORMATS)
+        except UnidentifiedImageError:
+            if sniffed == "TIFF":
+                # Pillow has no mode for some TIFF layouts (16-bit gray + alpha, ...).
+                loaded = _read_tiff_with_tifffile(data, source, max_pixels)
+                fmt = "TIFF"
+                image = None
+            else:
+                raise ImageIOError(source, _unidentified_reason(data, sniffed)) from None
+        except (ImageIOError, MemoryError):
+            raise
+        except Exception as exc:  # the header itself is cut short or damaged
+            raise ImageIOError(source, _reason_from_decoder_error(exc, sniffed)) from exc
+    if image is not None:
+        loaded, fmt = _decode_opened(image, data, source, max_pixels)
+    suffix = source.suffix.lower()
+    if suffix and suffix not in _SUFFIXES_OF_FORMAT.get(fmt, frozenset({suffix})):
+        loaded.notes.append(
+            f"the file's content is {_format_label(fmt)} although its name ends in {suffix}"
+        )
+    return loaded
+
+
+def _decode_opened(
+    image: Image.Image, data: bytes, source: Path, max_pixels: int | None
+) -> tuple[LoadedImage, str]:
+    with _pillow_limit_lifted():
+        with image:
+            fmt = image.format or "?"
+            _check_pixels(image.size, max_pixels, source)
+            try:
+                loaded = _from_pil_image(image, source, fmt, data)
+            except (ImageIOError, MemoryError):
+                raise
+            except Exception as exc:
+                raise ImageIOError(source, _reason_from_decoder_error(exc, fmt)) from exc
+    return loaded, fmt
+
+
+def _sniff_format(data: bytes) -> str | None:
+    """The format a file's first bytes announce, for messages when Pillow gives up."""
+    if data.startswith(_PNG_SIGNATURE):
+        return "PNG"
+    if data.startswith(b"\xff\xd8\xff"):
+        return "JPEG"
+    if data.startswith((b"II*\0", b"MM\0*", b"II+\0", b"MM\0+")):
+        return "TIFF"
+    if data.startswith((b"GIF87a", b"GIF89a")):
+        return "GIF"
+    if data.startswith(b"RIFF") and data[8:12] == b"WEBP":
+        return "WEBP"
+    if data.startswith(b"BM"):
+        return "BMP"
+    return None
+
+
+def _unidentified_reason(data: bytes, sniffed: str | None) -> str:
+    head = data[:1024]
+    try:
+        text = head.decode("utf-8")
+    except UnicodeDecodeError:
+        text = None
+    if text is not None and all(ch.isprintable() or ch in "\r\n\t\f" for ch in text):
+        return "this is a text file, not an image"
+    if sniffed is not None:
+        label = _format_label(sniffed)
+        return f"the {label} file is truncated or damaged (its header cannot be parsed)"
+    return "not a supported image (PNG, JPEG, WebP, TIFF, BMP or GIF), or the file is damaged"
+
+
+def _reason_from_decoder_error(exc: BaseException, fmt: str | None) -> str:
+    message = str(exc) or type(exc).__name__
+    label = _format_label(fmt) if fmt else "image"
+    if isinstance(exc, OSError) and "truncated" in message.lower():
+        return f"the {label} file is truncated (it ends before its image data does)"
+    if isinstance(exc, _CorruptPng):
+        return f"the {label} file is damaged: {message}"
+    return f"the {label} file is damaged or unsupported ({type(exc).__name__}: {message})"
+
+
+def _format_label(fmt: str) -> str:
+    return {"MPO": "JPEG", "DIB": "BMP", "WEBP": "WebP"}.get(fmt, fmt)
+
+
+def _from_pil_image(
+    image: Image.Image, source: Path | None, fmt: str, data: bytes | None
+) -> LoadedImage:
+    notes: list[str] = []
+    frames = _frame_count(image)
+    if frames > 1:
+        what = "page" if fmt == "TIFF" else "frame"
+        notes.append(f"{_format_label(fmt)}: first {what} of {frames} used")
+        image.seek(0)
+    image.load()
+    mode_in = image.mode
+    icc = image.info.get("icc_profile") or None
+
+    pixels: np.ndarray | None = None  # integer pixels decoded outside Pillow (16-bit colour)
+    alpha_int: np.ndarray | None = None
+    bit_depth = 8
+    if data is not None and fmt == "PNG" and _png_is_16bit_colour(data):
+        pixels, alpha_int = _decode_png16(data)
+        bit_depth = 16
+        mode_in = {1: "I;16", 2: "LA;16", 3: "RGB;16", 4: "RGBA;16"}[pixels.shape[2]]
+    elif data is not None and fmt == "TIFF" and _tiff_is_16bit_multisample(image):
+        decoded = _decode_tiff16(data, notes)
+        if decoded is not None:
+            pixels, mode_in = decoded
+            bit_depth = 16
+
+    if pixels is not None:
+        grayscale = pixels.shape[2] <= 2
+        gray_or_rgb, alpha = _split_integer_pixels(pixels, alpha_int)
+    else:
+        gray_or_rgb, alpha, bit_depth, grayscale, icc = _pixels_via_pillow(image, icc, notes)
+
+    exif_bytes, orientation = _exif_of(image, fmt, notes)
+    return _assemble(
+        gray_or_rgb,
+        alpha,
+        orientation,
+        bit_depth=bit_depth,
+        mode_in=mode_in,
+        grayscale=grayscale,
+        icc_profile=icc,
+        exif=exif_bytes,
+        text=_png_text(image, orientation) if fmt == "PNG" else {},
+        format=_format_label(fmt),
+        notes=notes,
+        source=source,
+    )
+
+
+def _assemble(
+    gray_or_rgb: np.ndarray, alpha: np.ndarray | None, orientation: int, **fields: Any
+) -> LoadedImage:
+    """Orient float (H, W, 1|3) pixels and alpha, replicate gray to RGB, wrap them."""
+    gray_or_rgb = _orient(gray_or_rgb, orientation)
+    if alpha is not None:
+        alpha = np.ascontiguousarray(_orient(alpha, orientation), dtype=np.float32)
+    rgb = np.repeat(gray_or_rgb, 3, axis=2) if gray_or_rgb.shape[2] == 1 else gray_or_rgb
+    return LoadedImage(rgb=np.ascontiguousarray(rgb, dtype=np.float32), alpha=alpha, **fields)
+
+
+def _split_integer_pixels(
+    pixels: np.ndarray, alpha_int: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """Integer (H, W, 1..4) pixels to float colour (H, W, 1|3) and float alpha or None."""
+    channels = pixels.shape[2]
+    colour = pixels[:, :, :1] if channels <= 2 else pixels[:, :, :3]
+    if channels in (2, 4):
+        alpha_int = pixels[:, :, -1]
+    alpha = _to_unit_float(alpha_int) if alpha_int is not None else None
+    return _to_unit_float(colour), alpha
+
+
+def _frame_count(image: Image.Image) -> int:
+    try:
+        return int(getattr(image, "n_frames", 1))
+    except Exception:
+        # A damaged later frame must not stop us from using the first one.
+        return 1
+
+
+def _pixels_via_pillow(
+    image: Image.Image, icc: bytes | None, notes: list[str]
+) -> tuple[np.ndarray, np.ndarray | None, int, bool, bytes | None]:
+    """(gray (H,W,1) or rgb (H,W,3) float, alpha, bit depth, grayscale, icc) for any mode."""
+    mode = image.mode
+    transparency = image.info.get("transparency")
+    if mode in ("I;16", "I;16L", "I;16B", "I;16N", "I"):
+        values = np.asarray(image)
+        if mode == "I" and values.size and (values.min() < 0 or values.max() > 65535):
+            notes.append("32-bit integer samples clipped to the 16-bit range")
+        ints = np.clip(values, 0, 65535).astype(np.uint16)
+        alpha = None
+        if isinstance(transparency, int):
+            alpha = (ints != transparency).astype(np.float32)
+        return _to_unit_float(ints)[:, :, None], alpha, 16, True, icc
+    if mode == "F":
+        values = np.nan_to_num(np.asarray(image, dtype=np.float32), nan=0.0)
+        notes.append("32-bit float samples read as values in [0, 1] and kept at 16 bits")
+        return np.clip(values, 0.0, 1.0)[:, :, None], None, 16, True, icc
+    if mode in ("1", "L"):
+        ints = np.asarray(image.convert("L"))
+        alpha = None
+        if isinstance(transparency, int):
+            alpha = (ints != transparency).astype(np.float32)
+        return _to_unit_float(ints)[:, :, None], alpha, 8, True, icc
+    if mode in ("LA", "La"):
+        la = np.asarray(image.convert("LA") if mode == "La" else image)
+        return _to_unit_float(la[:, :, :1]), _to_unit_float(la[:, :, 1]), 8, True, icc
+    if mode == "CMYK":
+        rgb_image, icc = _cmyk_to_srgb(image, icc, notes)
+        return _to_unit_float(np.asarray(rgb_image)), None, 8, False, icc
+    if mode == "RGB":
+        rgb = np.asarray(image)
+        alpha = None
+        if isinstance(transparency, tuple) and len(transparency) == 3:
+            alpha = np.any(rgb != np.asarray(transparency, np.uint8), axis=2).astype(np.float32)
+        return _to_unit_float(rgb), alpha, 8, False, icc
+    has_alpha = "A" in mode or "a" in mode or transparency is not None
+    rgba = np.asarray(image.convert("RGBA" if has_alpha else "RGB"))
+    alpha = _to_unit_float(rgba[:, :, 3]) if has_alpha else None
+    return _to_unit_float(rgba[:, :, :3]), alpha, 8, False, icc
+
+
+def _srgb_profile_bytes() -> bytes | None:
+    try:
+        from PIL import ImageCms
+
+        return ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+    except Exception:  # Pillow built without littlecms: output goes untagged
+        return None
+
+
+def _cmyk_to_srgb(
+    image: Image.Image, icc: bytes | None, notes: list[str]
+) -> tuple[Image.Image, bytes | None]:
+    srgb = _srgb_profile_bytes()
+    if icc:
+        try:
+            from PIL import ImageCms
+
+            converted = ImageCms.profileToProfile(
+                image,
+                ImageCms.ImageCmsProfile(io.BytesIO(icc)),
+                ImageCms.ImageCmsProfile(io.BytesIO(srgb or b"")),
+                renderingIntent=ImageCms.Intent.RELATIVE_COLORIMETRIC,
+                outputMode="RGB",
+                flags=ImageCms.Flags.BLACKPOINTCOMPENSATION,
+            )
+            assert converted is not None  # inPlace=False always returns the new image
+            notes.append("CMYK converted to RGB through its ICC profile; output tagged sRGB")
+            return converted, srgb
+        except Exception as exc:
+            notes.append(f"the CMYK ICC profile could not be used ({exc})")
+    notes.append(
+        "CMYK converted to RGB with a plain formula (the file has no usable colour "
+        "profile, colours may be off); output tagged sRGB"
+    )
+    return image.convert("RGB"), srgb
+
+
+def _exif_of(image: Image.Image, fmt: str, notes: list[str]) -> tuple[bytes | None, int]:
+    """The EXIF to carry (orientation reset to 1) and the orientation to apply."""
+    try:
+        source_exif = image.getexif()
+        if fmt == "TIFF":
+            # A TIFF's "EXIF" is its whole IFD0, layout tags included: keep the descriptive
+            # part only.
+            exif = Image.Exif()
+            for tag in (_ORIENTATION_TAG, *_EXIF_IFD0_DESCRIPTIVE):
+                if tag in source_exif:
+                    exif[tag] = source_exif[tag]
+            sub_ifd = source_exif.get_ifd(_EXIF_IFD_POINTER)
+            if sub_ifd:
+                exif.get_ifd(_EXIF_IFD_POINTER).update(sub_ifd)
+        else:
+            exif = source_exif
+        orientation = int(exif.get(_ORIENTATION_TAG, 1) or 1)
+        if orientation not in range(1, 9):
+            orientation = 1
+        if not exif:
+            return None, orientation
+        if _ORIENTATION_TAG in exif:
+            exif[_ORIENTATION_TAG] = 1
+        return exif.tobytes(), orientation
+    except Exception as exc:
+        notes.append(f"the EXIF data is damaged and was dropped ({exc})")
+        return None, 1
+
+
+def _orient(pixels: np.ndarray, orientation: int) -> np.ndarray:
+    """Apply an EXIF orientation (1..8) to (H, W) or (H, W, C) pixels, as viewers do."""
+    if orientation == 2:
+        return pixels[:, ::-1]
+    if orientation == 3:
+        return pixels[::-1, ::-1]
+    if orientation == 4:
+        return pixels[::-1]
+    if orientation == 5:
+        return pixels.swapaxes(0, 1)
+    if orientation == 6:
+        return np.rot90(pixels, k=-1)
+    if orientation == 7:
+        return pixels[::-1, ::-1].swapaxes(0, 1)
+    if orientation == 8:
+        return np.rot90(pixels, k=1)
+    return pixels
+
+
+_XMP_ORIENTATION = re.compile(r'(tiff:Orientation(?:="|>))[1-8]')
+
+
+def _png_text(image: Image.Image, orientation: int) -> dict[str, str]:
+    try:
+        text = getattr(image, "text", None) or {}
+    except Exception:  # text chunks after IDAT are parsed lazily and may be damaged
+        return {}
+    chunks = {str(key): str(value) for key, value in text.items()}
+    xmp = chunks.get("XML:com.adobe.xmp")
+    if xmp is not None and orientation != 1:
+        # The pixels are turned now: an XMP orientation left as is would turn them again.
+        chunks["XML:com.adobe.xmp"] = _XMP_ORIENTATION.sub(r"\g<1>1", xmp)
+    return chunks
+
+
+def _to_unit_float(values: np.ndarray) -> np.ndarray:
+    if values.dtype == np.uint8:
+        return values.astype(np.float32) / np.float32(255)
+    if values.dtype == np.uint16 or values.dtype == np.dtype(">u2"):
+        return values.astype(np.float32) / np.float32(65535)
+    if values.dtype == np.bool_:
+        return values.astype(np.float32)
+    if np.issubdtype(values.dtype, np.floating):
+        return np.clip(np.nan_to_num(values.astype(np.float32)), 0.0, 1.0)
+    raise ValueError(f"unsupported pixel type {values.dtype}")
+
+
+# ------------------------------------------------------------------- 16-bit PNG / TIFF
+
+
+class _CorruptPng(ValueError):
+    """Raised by the 16-bit PNG decoder; its message is shown to the user."""
+
+
+_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+_ADAM7 = ((0, 0, 8, 8), (0, 4, 8, 8), (4, 0, 8, 4), (0, 2, 4, 4), (2, 0, 4, 2), (0, 1, 2, 2))
+_ADAM7 += ((1, 0, 2, 1),)
+_PNG_CHANNELS = {0: 1, 2: 3, 4: 2, 6: 4}
+
+
+def _png_is_16bit_colour(data: bytes) -> bool:
+    # Pillow truncates 16-bit colour and gray+alpha to 8 bits; 16-bit gray it reads fully.
+    return (
+        len(data) >= 33
+        and data.startswith(_PNG_SIGNATURE)
+        and data[12:16] == b"IHDR"
+        and data[24] == 16
+        and data[25] in (2, 4, 6)
+    )
+
+
+def _decode_png16(data: bytes) -> tuple[np.ndarray, np.ndarray | None]:
+    """Decode a 16-bit PNG: uint16 (H, W, C) pixels and a tRNS alpha (uint16) or None."""
+    pos = len(_PNG_SIGNATURE)
+    header: bytes | None = None
+    idat: list[bytes] = []
+    trns: bytes | None = None
+    while pos + 8 <= len(data):
+        length, kind = struct.unpack(">I4s", data[pos : pos + 8])
+        body = data[pos + 8 : pos + 8 + length]
+        if len(body) < length:
+            if idat:  # the zlib check below says whether the image data is complete
+                break
+            raise _CorruptPng(f"chunk {kind!r} is cut short")
+        pos += 12 + length
+        if kind == b"IHDR":
+            header = body
+        elif kind == b"IDAT":
+            idat.append(body)
+        elif kind == b"tRNS":
+            trns = body
+        elif kind == b"IEND":
+            break
+    if header is None or len(header) != 13:
+        raise _CorruptPng("missing or bad IHDR chunk")
+    width, height, depth, colour, _, filter_method, interlace = struct.unpack(">IIBBBBB", header)
+    if depth != 16 or colour not in _PNG_CHANNELS or filter_method != 0 or interlace > 1:
+        raise _CorruptPng("unsupported IHDR fields")
+    channels = _PNG_CHANNELS[colour]
+    bpp = 2 * channels
+    passes = _ADAM7 if interlace else ((0, 0, 1, 1),)
+    shapes = [
+        ((height - y0 + dy - 1) // dy, (width - x0 + dx - 1) // dx) for y0, x0, dy, dx in passes
+    ]
+    expected = sum(h * (1 + w * bpp) for h, w in shapes if h > 0 and w > 0)
+    inflater = zlib.decompressobj()
+    try:
+        raw = inflater.decompress(b"".join(idat), expected)
+    except zlib.error as exc:
+        raise _CorruptPng(f"image data does not decompress ({exc})") from None
+    if len(raw) < expected:
+        raise OSError("image file is truncated")
+    out = np.empty((height, width, channels), dtype=np.uint16)
+    offset = 0
+    for (y0, x0, dy, dx), (h, w) in zip(passes, shapes, strict=True):
+        if h <= 0 or w <= 0:
+            continue
+        size = h * (1 + w * bpp)
+        rows = np.frombuffer(raw, dtype=np.uint8, count=size, offset=offset).reshape(h, -1)
+        offset += size
+        filters = rows[:, 0]
+        if filters.max() > 4:
+            raise _CorruptPng(f"unknown row filter type {int(filters.max())}")
+        plain = _png_unfilter(rows[:, 1:], filters, bpp)
+        samples = plain.reshape(h, w, bpp).view(">u2").reshape(h, w, channels)
+        out[y0::dy, x0::dx] = samples
+    alpha = None
+    if trns is not None and colour in (0, 2) and len(trns) == 2 * channels:
+        key = np.frombuffer(trns, dtype=">u2").astype(np.uint16)
+        alpha = np.where(np.all(out == key, axis=2), 0, 65535).astype(np.uint16)
+    return out, alpha
+
+
+def _png_unfilter(filtered: np.ndarray, filters: np.ndarray, bpp: int) -> np.ndarray:
+    """Undo PNG row filters on (H, W*bpp) bytes.
+
+    Sub/Average/Paeth make each pixel depend on its left neighbour, so a row cannot be
+    vectorised. Pixel (y, x) depends only on (y, x-1), (y-1, x) and (y-1, x-1), so all
+    pixels of an anti-diagonal y + x = d depend on diagonals d-1 and d-2 alone: we sweep
+    the H + W - 1 diagonals, each a handful of vectorised numpy operations. The rows are
+    first copied into a skewed layout where every diagonal is contiguous (a strided
+    diagonal costs a cache miss per pixel); bands of rows bound that copy's memory.
+    """
+    height, stride = filtered.shape
+    width = stride // bpp
+    if not np.isin(filters, (3, 4)).any():
+        return _png_unfilter_rows(filtered, filters, bpp)
+    # Two skewed arrays of about (band + W) x band x bpp bytes: keep them near 256 MB.
+    band = height
+    while band > 256 and 2 * (band + width) * band * bpp > 256 << 20:
+        band //= 2
+    source = filtered.reshape(height, width, bpp)
+    out = np.empty((height, width, bpp), dtype=np.uint8)
+    previous = np.zeros((width, bpp), dtype=np.uint8)
+    for top in range(0, height, band):
+        rows = min(band, height - top)
+        _png_unfilter_band(
+            source[top : top + rows], filters[top : top + rows], previous, out[top : top + rows]
+        )
+        previous = out[top + rows - 1]
+    return out.reshape(height, stride)
+
+
+def _skewed(diagonals: np.ndarray, rows: int, width: int, bpp: int) -> np.ndarray:
+    """Writable view: row k (1..rows), pixel x of a band is diagonals[k + x + 1, k]."""
+    s0, s1, s2 = diagonals.strides
+    view = diagonals[2:, 1:]
+    return np.lib.stride_tricks.as_strided(
+        view, shape=(rows, width, bpp), strides=(s0 + s1, s0, s2), writeable=True
+    )
+
+
+def _png_unfilter_band(
+    filtered: np.ndarray, filters: np.ndarray, previous: np.ndarray, out: np.ndarray
+) -> None:
+    """Unfilter (rows, W, bpp) bytes below the already plain row ``previous`` into ``out``."""
+    rows, width, bpp = filtered.shape
+    shape = (rows + width + 2, rows + 1, bpp)
+    plain = np.zeros(shape, dtype=np.uint8)  # k = 0 holds `previous`; x = -1 stays zero
+    skewed_filtered = np.zeros(shape, dtype=np.uint8)
+    _skewed(skewed_filtered, rows, width, bpp)[...] = filtered
+    plain[1 : width + 1, 0] = previous
+    kinds = np.concatenate([[0], filters]).astype(np.int16)[:, None]
+    is_sub, is_up, is_avg, is_paeth = ((kinds == kind).astype(np.int16) for kind in (1, 2, 3, 4))
+    for e in range(2, rows + width + 1):
+        lo = max(1, e - width)
+        hi = min(rows, e - 1) + 1
+        a = plain[e - 1, lo:hi].astype(np.int16)  # left
+        b = plain[e - 1, lo - 1 : hi - 1].astype(np.int16)  # above
+        c = plain[e - 2, lo - 1 : hi - 1].astype(np.int16)  # above left
+        b_c = b - c
+        a_c = a - c
+        pa = np.abs(b_c)  # |p - a| with p = a + b - c
+        pb = np.abs(a_c)
+        pc = np.abs(b_c + a_c)
+        paeth = np.where((pa <= pb) & (pa <= pc), a, np.where(pb <= pc, b, c))
+        k = slice(lo, hi)
+        predictor = a * is_sub[k] + b * is_up[k] + ((a + b) >> 1) * is_avg[k] + paeth * is_paeth[k]
+        plain[e, lo:hi] = skewed_filtered[e, lo:hi] + predictor.astype(np.uint8)
+    out[...] = _skewed(plain, rows, width, bpp)
+
+
+def _png_unfilter_rows(filtered: np.ndarray, filters: np.ndarray, bpp: int) -> np.ndarray:
+    """None/Sub/Up only: each row is one cumulative sum or addition (mod 256)."""
+    height, stride = filtered.shape
+    out = np.empty_like(filtered)
+    previous = np.zeros(stride, dtype=np.uint8)
+    for y in range(height):
+        row = filtered[y]
+        kind = filters[y]
+        if kind == 1:
+            row = row.reshape(-1, bpp).cumsum(axis=0, dtype=np.uint8).reshape(-1)
+        elif kind == 2:
+            row = row + previous  # uint8 arithmetic wraps, as the filter wants
+        out[y] = row
+        previous = out[y]
+    return out
+
+
+def _tiff_is_16bit_multisample(image: Image.Image) -> bool:
+    # Pillow keeps 16-bit single-channel TIFF; with several samples it truncates to 8 bits.
+    tags = getattr(image, "tag_v2", None)
+    if tags is None:
+        return False
+    bits = tags.get(258, (8,))
+    bits = bits if isinstance(bits, tuple) else (bits,)
+    return 16 in bits and int(tags.get(277, 1)) >= 2
+
+
+def _decode_tiff16(data: bytes, notes: list[str]) -> tuple[np.ndarray, str] | None:
+    """First page of a 16-bit RGB(A)/gray+alpha TIFF via tifffile, or None to use Pillow."""
+    try:
+        import tifffile
+    except ImportError:
+        notes.append("16-bit TIFF read at 8 bits (the tifffile package is not installed)")
+        return None
+    with tifffile.TiffFile(io.BytesIO(data)) as tif:
+        page = tif.pages.first
+        try:
+            decoded = _tiff_page_pixels(page)
+        except (KeyError, ValueError, ImportError) as exc:
+            if "imagecodecs" not in str(exc):
+                raise
+            notes.append(
+                f"16-bit TIFF with {page.compression.name} compression read at 8 bits "
+                "(install the imagecodecs package to keep all 16)"
+            )
+            return None
+    if decoded is None or decoded[0].dtype != np.uint16:
+        return None
+    return decoded
+
+
+def _tiff_page_pixels(page: Any) -> tuple[np.ndarray, str] | None:
+    """uint8/uint16 (H, W, C) pixels of a gray/RGB TIFF page (+ alpha), or None."""
+    pixels = page.asarray()
+    photometric = int(page.photometric)
+    extra = tuple(int(e) for e in page.extrasamples)
+    if pixels.dtype not in (np.uint8, np.uint16):
+        return None
+    if pixels.ndim == 2:
+        pixels = pixels[:, :, None]
+    elif page.axes.startswith("S") and pixels.ndim == 3:  # planar: (samples, H, W)
+        pixels = np.moveaxis(pixels, 0, -1)
+    if pixels.ndim != 3:
+        return None
+    samples = pixels.shape[2]
+    if photometric == 2 and samples >= 3:  # RGB
+        pixels = pixels[:, :, :4] if samples >= 4 and extra else pixels[:, :, :3]
+    elif photometric in (0, 1):  # gray, maybe with an extra (alpha) sample
+        pixels = pixels[:, :, :2] if samples >= 2 and extra else pixels[:, :, :1]
+        if photometric == 0:  # min-is-white
+            pixels = np.concatenate(
+                [np.iinfo(pixels.dtype).max - pixels[:, :, :1], pixels[:, :, 1:]], 2
+            )
+    else:
+        return None
+    if pixels.shape[2] in (2, 4) and extra and extra[0] == 1:
+        pixels = _unpremultiply(pixels)
+    suffix = ";16" if pixels.dtype == np.uint16 else ""
+    mode = {1: "L", 2: "LA", 3: "RGB", 4: "RGBA"}[pixels.shape[2]] + suffix
+    return np.ascontiguousarray(pixels), mode
+
+
+def _read_tiff_with_tifffile(data: bytes, source: Path, max_pixels: int | None) -> LoadedImage:
+    """A TIFF that Pillow cannot open (no matching Pillow mode), read with tifffile."""
+    try:
+        import tifffile
+    except ImportError:
+        raise ImageIOError(source, "this TIFF layout needs the tifffile package") from None
+    with tifffile.TiffFile(io.BytesIO(data)) as tif:
+        page = tif.pages.first
+        _check_pixels((int(page.imagewidth), int(page.imagelength)), max_pixels, source)
+        decoded = _tiff_page_pixels(page)
+        if decoded is None:
+            raise ImageIOError(
+                source,
+                f"unsupported TIFF layout ({page.photometric.name}, "
+                f"{page.samplesperpixel} samples of {page.dtype})",
+            )
+        pixels, mode = decoded
+        tags = {tag.code: tag.value for tag in page.tags}
+        pages = len(tif.pages)
+    notes = [f"TIFF: first page of {pages} used"] if pages > 1 else []
+    exif = Image.Exif()
+    for code in _EXIF_IFD0_DESCRIPTIVE:
+        if isinstance(tags.get(code), str):
+            exif[code] = tags[code]
+    orientation = int(tags.get(_ORIENTATION_TAG, 1) or 1)
+    orientation = orientation if orientation in range(1, 9) else 1
+    if exif or _ORIENTATION_TAG in tags:
+        exif[_ORIENTATION_TAG] = 1
+    icc = tags.get(34675)
+    gray_or_rgb, alpha = _split_integer_pixels(pixels)
+    return _assemble(
+        gray_or_rgb,
+        alpha,
+        orientation,
+        bit_depth=16 if pixels.dtype == np.uint16 else 8,
+        mode_in=mode,
+        grayscale=pixels.shape[2] <= 2,
+        icc_profile=bytes(icc) if icc else None,
+        exif=exif.tobytes() if exif else None,
+        format="TIFF",
+        notes=notes,
+        source=source,
+    )
+
+
+def _unpremultiply(pixels: np.ndarray) -> np.ndarray:
+    # TIFF "associated alpha" stores colour multiplied by alpha; the model wants it straight.
+    top = float(np.iinfo(pixels.dtype).max)
+    values = pixels.astype(np.float64)
+    alpha = values[:, :, -1:]
+    colour = np.where(alpha > 0, values[:, :, :-1] * top / np.maximum(alpha, 1), 0)
+    out = pixels.copy()
+    out[:, :, :-1] = np.clip(np.rint(colour), 0, top).astype(pixels.dtype)
+    return out
+
+
+# ---------------------------------------------------------------------------- alpha
+
+
+def upscale_alpha(alpha: np.ndarray, scale: int) -> np.ndarray:
+    """Upscale an (H, W) alpha channel by an integer factor with bicubic interpolation.
+
+    Bicubic (torch, ``align_corners=False``, the same pixel-centre convention as the
+    model's resampling) is sharp enough for masks and rings less than Lanczos on hard
+    edges; the result is clamped to [0, 1] because the cubic kernel overshoots. A constant
+    alpha (fully opaque being the usual case) is returned exactly constant, so opaque
+    images stay exactly opaque.
+    """
+    values = np.asarray(alpha, dtype=np.float32)
+    if values.ndim != 2:
+        raise ValueError(f"alpha must be (H, W), got shape {values.shape}")
+    if scale < 1 or int(scale) != scale:
+        raise ValueError(f"scale must be a positive integer, got {scale}")
+    out_shape = (values.shape[0] * int(scale), values.shape[1] * int(scale))
+    if values.size == 0 or values.min() == values.max():
+        fill = float(values.flat[0]) if values.size else 1.0
+        return np.full(out_shape, fill, dtype=np.float32)
+    if scale == 1:
+        return values.copy()
+    import torch
+    import torch.nn.functional as F
+
+    tensor = torch.from_numpy(np.ascontiguousarray(values))[None, None]
+    up = F.interpolate(tensor, scale_factor=int(scale), mode="bicubic", align_corners=False)
+    out = up[0, 0].clamp_(0.0, 1.0).numpy()
+    # The cubic weights sum to 1 only up to float rounding: snap values within 1e-6 (far
+    # below half a 16-bit step) so opaque and clear regions stay exactly 1 and 0.
+    out[out > 1.0 - 1e-6] = 1.0
+    out[out < 1e-6] = 0.0
+    return out
+
+
+# --------------------------------------------------------------------------- writing
+
+
+def write_image(
+    path: str | os.PathLike[str],
+    rgb: np.ndarray,
+    *,
+    alpha: np.ndarray | None = None,
+    like: LoadedImage | None = None,
+    format: str | None = None,
+    bit_depth: int | None = None,
+    quality: int = 95,
+    overwrite: bool = False,
+) -> Path:
+    """Write ``rgb`` (float (H, W, 3) in [0, 1], or uint8/uint16) atomically; return the path.
+
+    ``like`` is the `LoadedImage` the output derives from: its ICC profile, EXIF and PNG
+    text are carried over, the output is grayscale if it was, and its bit depth is kept
+    where the format can hold 16 bits (PNG, TIFF). Grayscale output is the ITU-R BT.601
+    luma of the RGB: the model sees the gray input as three equal channels and returns
+    three nearly equal ones, and a weighted mean is closer to all of them than any single
+    channel is. JPEG and BMP cannot keep an alpha channel: the image is composited onto
+    white, as image editors do. ``quality`` is for JPEG/WebP (WebP at 100 is lossless).
+    TIFF keeps the ICC profile and IFD0's descriptive EXIF tags (camera, date, author) but
+    not the EXIF sub-directory.
+    """
+    target = Path(path)
+    fmt = _resolve_write_format(target, format)
+    if bit_depth is None:
+        bit_depth = like.bit_depth if like is not None and fmt in _SIXTEEN_BIT_FORMATS else 8
+    if bit_depth not in (8, 16):
+        raise ImageIOError(target, f"bit depth must be 8 or 16, not {bit_depth}")
+    if bit_depth == 16 and fmt not in _SIXTEEN_BIT_FORMATS:
+        raise ImageIOError(target, f"{_format_label(fmt)} holds 8 bits per channel only")
+    _refuse_source_and_existing(target, like, overwrite)
+
+    colour = _as_unit_float(rgb, "rgb")
+    if colour.ndim == 2:
+        colour = colour[:, :, None]
+    if colour.ndim != 3 or colour.shape[2] not in (1, 3):
+        raise ValueError(f"rgb must be (H, W, 3) or (H, W), got shape {np.shape(rgb)}")
+    height, width = colour.shape[:2]
+    opacity = None if alpha is None else _as_unit_float(alpha, "alpha")
+    if opacity is not None and opacity.shape != (height, width):
+        raise ValueError(f"alpha shape {opacity.shape} does not match the image {(height, width)}")
+    grayscale = like.grayscale if like is not None else colour.shape[2] == 1
+    if fmt in _NO_ALPHA_FORMATS and opacity is not None:
+        colour = colour * opacity[:, :, None] + (1.0 - opacity[:, :, None])
+        opacity = None
+    if grayscale and colour.shape[2] == 3:
+        luma = np.asarray([0.299, 0.587, 0.114], dtype=np.float32)
+        colour = (colour @ luma)[:, :, None]
+    elif not grayscale and colour.shape[2] == 1:
+        colour = np.repeat(colour, 3, axis=2)
+
+    planes = colour if opacity is None else np.concatenate([colour, opacity[:, :, None]], axis=2)
+    ints = _quantise(planes, bit_depth)
+    icc = _matching_icc(like.icc_profile if like is not None else None, grayscale)
+    exif = _exif_for_output(like.exif if like is not None else None, width, height)
+    text = dict(like.text) if like is not None else {}
+    try:
+        encoded = _encode(fmt, ints, bit_depth, icc, exif, text, quality)
+    except MemoryError:
+        raise ImageIOError(target, "not enough memory to encode the image") from None
+    except Exception as exc:
+        raise ImageIOError(target, f"could not encode as {_format_label(fmt)}: {exc}") from exc
+    _atomic_write(target, encoded, overwrite)
+    return target
+
+
+def _resolve_write_format(target: Path, format: str | None) -> str:
+    name = (format or target.suffix.lstrip(".")).lower().lstrip(".")
+    if name not in WRITE_SUFFIXES:
+        shown = f"format {format!r}" if format else f"the suffix {target.suffix or '(none)'!r}"
+        reason = f"cannot write {shown}: choose one of .png, .jpg, .webp, .tif or .bmp"
+        raise ImageIOError(target, reason)
+    return WRITE_SUFFIXES[name]
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    try:
+        if a.exists() and b.exists():
+            return os.path.samefile(a, b)
+        return os.path.normcase(a.resolve()) == os.path.normcase(b.resolve())
+    except OSError:
+        return False
+
+
+def _refuse_source_and_existing(target: Path, like: LoadedImage | None, overwrite: bool) -> None:
+    if like is not None and like.source is not None and _same_file(target, like.source):
+        raise ImageIOError(target, "refusing to write over the input image")
+    if target.is_dir():
+        raise ImageIOError(target, "this is a folder; give a file name for the output")
+    if target.exists() and not overwrite:
+        raise OutputExistsError(target, "the file already exists (allow overwriting to replace it)")
+
+
+def _as_unit_float(values: np.ndarray, name: str) -> np.ndarray:
+    array = np.asarray(values)
+    if array.dtype == np.uint8:
+        return array.astype(np.float32) / np.float32(255)
+    if array.dtype == np.uint16:
+        return array.astype(np.float32) / np.float32(65535)
+    if np.issubdtype(array.dtype, np.floating):
+        return np.clip(np.nan_to_num(array.astype(np.float32)), 0.0, 1.0)
+    raise ValueError(f"{name} must be float, uint8 or uint16, not {array.dtype}")
+
+
+def _quantise(values: np.ndarray, bit_depth: int) -> np.ndarray:
+    top = 255 if bit_depth == 8 else 65535
+    dtype = np.uint8 if bit_depth == 8 else np.uint16
+    # float32 is exact here: v / 65535 * 65535 rounds back to v for every 16-bit v.
+    return np.rint(np.clip(values, 0.0, 1.0) * np.float32(top)).astype(dtype)
+
+
+def _matching_icc(icc: bytes | None, grayscale: bool) -> bytes | None:
+    """The profile, if its colour space (header bytes 16..20) fits the output's channels."""
+    if not icc or len(icc) < 20:
+        return None
+    space = icc[16:20]
+    if (grayscale and space == b"GRAY") or (not grayscale and space == b"RGB "):
+        return icc
+    return None
+
+
+def _exif_for_output(exif: bytes | None, width: int, height: int) -> bytes | None:
+    if not exif:
+        return None
+    try:
+        data = Image.Exif()
+        data.load(exif)
+        if _ORIENTATION_TAG in data:
+            data[_ORIENTATION_TAG] = 1
+        sub = data.get_ifd(_EXIF_IFD_POINTER)
+        # Pixel dimensions recorded by the camera describe the input, not the output.
+        if _EXIF_PIXEL_X in sub:
+            sub[_EXIF_PIXEL_X] = width
+        if _EXIF_PIXEL_Y in sub:
+            sub[_EXIF_PIXEL_Y] = height
+        return data.tobytes()
+    except Exception:
+        return None  # unparseable EXIF is not worth failing a write for
+
+
+def _encode(
+    fmt: str,
+    ints: np.ndarray,
+    bit_depth: int,
+    icc: bytes | None,
+    exif: bytes | None,
+    text: Mapping[str, str],
+    quality: int,
+) -> bytes:
+    if fmt == "PNG" and bit_depth == 16:
+        return _encode_png16(ints, icc, exif, text)
+    if fmt == "TIFF":
+        return _encode_tiff(ints, icc, exif)
+    mode = {1: "L", 2: "LA", 3: "RGB", 4: "RGBA"}[ints.shape[2]]
+    image = Image.fromarray(ints[:, :, 0] if mode == "L" else ints)
+    options: dict[str, Any] = {}
+    if icc and fmt != "BMP":
+        options["icc_profile"] = icc
+    if exif and fmt != "BMP":
+        options["exif"] = exif
+    if fmt == "PNG":
+        info = PngImagePlugin.PngInfo()
+        for key, value in text.items():
+            if _valid_png_keyword(key):
+                info.add_text(key, value)
+        options["pnginfo"] = info
+    elif fmt == "JPEG":
+        options["quality"] = int(quality)
+        # Full-resolution chroma at high quality: 4:2:0 would blur the detail just added.
+        options["subsampling"] = 0 if quality >= 90 else 2
+    elif fmt == "WEBP":
+        options["quality"] = int(quality)
+        options["lossless"] = quality >= 100
+    buffer = io.BytesIO()
+    image.save(buffer, format=fmt, **options)
+    return buffer.getvalue()
+
+
+def _valid_png_keyword(key: str) -> bool:
+    try:
+        encoded = key.encode("latin-1")
+    except UnicodeEncodeError:
+        return False
+    return 1 <= len(encoded) <= 79 and b"\0" not in encoded
+
+
+def _png_chunk(kind: bytes, body: bytes) -> bytes:
+    crc = zlib.crc32(kind + body) & 0xFFFFFFFF
+    return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", crc)
+
+
+def _encode_png16(
+    ints: np.ndarray, icc: bytes | None, exif: bytes | None, text: Mapping[str, str]
+) -> bytes:
+    """A 16-bit PNG (Pillow writes 16-bit gray only): adaptive filters, zlib, metadata."""
+    height, width, channels = ints.shape
+    colour_type = {1: 0, 2: 4, 3: 2, 4: 6}[channels]
+    parts = [
+        _PNG_SIGNATURE,
+        _png_chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 16, colour_type, 0, 0, 0)),
+    ]
+    if icc:
+        parts.append(_png_chunk(b"iCCP", b"ICC Profile\0\0" + zlib.compress(icc, 9)))
+    if exif:
+        parts.append(_png_chunk(b"eXIf", exif[6:] if exif.startswith(b"Exif\0\0") else exif))
+    for key, value in text.items():
+        if not _valid_png_keyword(key):
+            continue
+        keyword = key.encode("latin-1")
+        try:
+            parts.append(_png_chunk(b"tEXt", keyword + b"\0" + value.encode("latin-1")))
+        except UnicodeEncodeError:
+            body = keyword + b"\0\0\0\0\0" + value.encode("utf-8")
+            parts.append(_png_chunk(b"iTXt", body))
+    raw = np.ascontiguousarray(ints.astype(">u2")).view(np.uint8).reshape(height, -1)
+    bpp = 2 * channels
+    deflate = zlib.compressobj(6)
+    pending: list[bytes] = []
+    block_rows = max(1, (4 << 20) // max(1, raw.shape[1]))
+    previous = np.zeros(raw.shape[1], dtype=np.uint8)
+    for start in range(0, height, block_rows):
+        block = raw[start : start + block_rows]
+        pending.append(deflate.compress(_png_filter_rows(block, previous, bpp)))
+        previous = block[-1]
+    pending.append(deflate.flush())
+    idat = b"".join(pending)
+    for start in range(0, len(idat), 1 << 23):  # modest IDATs, as every encoder writes
+        parts.append(_png_chunk(b"IDAT", idat[start : start + (1 << 23)]))
+    parts.append(_png_chunk(b"IEND", b""))
+    return b"".join(parts)
+
+
+def _png_filter_rows(rows: np.ndarray, previous: np.ndarray, bpp: int) -> bytes:
+    """Filter rows with the per-row filter of least absolute sum (libpng's heuristic).
+
+    uint8 arithmetic wraps modulo 256 exactly as the PNG filters are defined, so only
+    Paeth's distance comparisons need a wider type.
+    """
+    x = rows
+    b = np.vstack([previous[None], rows[:-1]])
+    a = np.zeros_like(x)
+    a[:, bpp:] = x[:, :-bpp]
+    c = np.zeros_like(x)
+    c[:, bpp:] = b[:, :-bpp]
+    a16, b16, c16 = (v.astype(np.int16) for v in (a, b, c))
+    pa = np.abs(b16 - c16)
+    pb = np.abs(a16 - c16)
+    pc = np.abs(a16 + b16 - 2 * c16)
+    paeth = np.where((pa <= pb) & (pa <= pc), a, np.where(pb <= pc, b, c))
+    average = (a & b) + ((a ^ b) >> 1)  # floor((a + b) / 2) without overflowing uint8
+    candidates = (x, x - a, x - b, x - average, x - paeth)
+    # Sum of |byte as signed|: min(v, 256 - v) for each filtered byte.
+    scores = np.stack([np.minimum(f, 0 - f).sum(axis=1, dtype=np.uint32) for f in candidates])
+    choice = scores.argmin(axis=0)
+    out = np.empty((x.shape[0], x.shape[1] + 1), dtype=np.uint8)
+    out[:, 0] = choice
+    for kind, filtered in enumerate(candidates):
+        picked = choice == kind
+        if picked.any():
+            out[picked, 1:] = filtered[picked]
+    return out.tobytes()
+
+
+def _encode_tiff(ints: np.ndarray, icc: bytes | None, exif: bytes | None) -> bytes:
+    import tifffile
+
+    channels = ints.shape[2]
+    extratags: list[tuple[int, str, int, Any, bool]] = []
+    if exif:
+        data = Image.Exif()
+        data.load(exif)
+        for tag in _EXIF_IFD0_DESCRIPTIVE:
+            value = data.get(tag)
+            if isinstance(value, str) and value:
+                extratags.append((tag, "s", 0, value, True))
+    buffer = io.BytesIO()
+    tifffile.imwrite(
+        buffer,
+        ints[:, :, 0] if channels == 1 else ints,
+        photometric="minisblack" if channels <= 2 else "rgb",
+        planarconfig="contig" if channels > 1 else None,
+        extrasamples=("unassalpha",) if channels in (2, 4) else None,
+        compression="zlib",
+        predictor=True,
+        iccprofile=icc,
+        extratags=extratags,
+        metadata=None,  # no tifffile JSON in ImageDescription
+        software=False,
+    )
+    return buffer.getvalue()
+
+
+def _umask() -> int:
+    # Linux shows it; elsewhere it is only readable by setting it, which we do once, at
+    # import, rather than on every write while other threads may be creating files.
+    with suppress(OSError, ValueError):
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+_UMASK = _umask()
+
+
+def _atomic_write(target: Path, data: bytes, overwrite: bool) -> None:
+    """Write ``data`` to ``target`` via a fsynced temporary file in the same folder."""
+    folder = target.parent
+    if not folder.is_dir():
+        raise ImageIOError(target, f"the folder '{folder}' does not exist")
+    try:
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=folder)
+    except OSError as exc:
+        raise ImageIOError(
+            target, f"cannot create a file in '{folder}': {_os_reason(exc)}"
+        ) from None
+    tmp = Path(tmp_name)
+    try:
+        try:
+            if hasattr(os, "fchmod"):
+                # mkstemp makes 0600 files; outputs get the permissions any new file would.
+                os.fchmod(fd, 0o666 & ~_UMASK)
+            _write_all(fd, data)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        if overwrite:
+            os.replace(tmp, target)
+        else:
+            _rename_no_clobber(tmp, target)
+        _fsync_folder(folder)
+    except BaseException as exc:
+        with suppress(OSError):
+            tmp.unlink()
+        if isinstance(exc, FileExistsError) and not isinstance(exc, ImageIOError):
+            raise OutputExistsError(
+                target, "the file already exists (allow overwriting to replace it)"
+            ) from None
+        if isinstance(exc, OSError) and not isinstance(exc, ImageIOError):
+            raise ImageIOError(target, f"could not be written: {_os_reason(exc)}") from exc
+        raise
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        written = os.write(fd, view[: 1 << 24])
+        view = view[written:]
+
+
+def _rename_no_clobber(tmp: Path, target: Path) -> None:
+    """Move ``tmp`` to ``target`` only if ``target`` does not exist, without a race."""
+    if os.name == "nt":
+        os.rename(tmp, target)  # fails with FileExistsError on Windows
+        return
+    try:
+        os.link(tmp, target)  # atomic: fails if target exists, even if created just now
+    except FileExistsError:
+        raise
+    except OSError as exc:
+        if exc.errno not in (
+            errno.EPERM,
+            errno.ENOTSUP,
+            errno.EOPNOTSUPP,
+            errno.EXDEV,
+            errno.EMLINK,
+        ):
+            raise
+        # File systems without hard links (FAT, some network shares): check, then rename.
+        if target.exists():
+            raise FileExistsError(errno.EEXIST, "File exists", str(target)) from None
+        os.replace(tmp, target)
+        return
+    with suppress(OSError):  # the output is complete; a leftover temp name is harmless
+        os.unlink(tmp)
+
+
+def _fsync_folder(folder: Path) -> None:
+    # Makes the rename itself durable; not possible on every platform, hence best effort.
+    with suppress(OSError, AttributeError):
+        fd = os.open(folder, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+def _os_reason(exc: OSError) -> str:
+    if exc.errno in (errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)):
+        return "the disk is full (no space left on the device); nothing was written"
+    if exc.errno in (errno.EACCES, errno.EPERM):
+        return "permission denied"
+    if exc.errno == errno.EROFS:
+        return "the disk is read-only"
+    if exc.errno == errno.ENOENT:
+        return "no such file or folder"
+    return exc.strerror or str(exc)

@@ -1,0 +1,354 @@
+"""Exact tiled inference: any image size in memory bounded by the tile, same output.
+
+Every operation of SeemoRe is local except two, both in the MoRE block: the router sees
+the global average of its input, and the calibration's stride-4 pyramid is upsampled
+bilinearly over the whole image. So each residual group runs in passes over tiles:
+
+1. RME pass A: per tile, sum the router input and compute the tile's coarse cells of the
+   calibration pyramid (tiles are aligned to the 4^recursive grid, so cells never
+   straddle tiles and the strided convs floor at the image edge exactly as whole-image).
+   Then, once for the image: the router's probabilities from the global mean, and the
+   small coarse conv over the whole coarse map.
+2. RME pass B: per tile with a halo, the block with the routing forced to the global one
+   and the coarse map upsampled at global coordinates; written into map B.
+3. SME: per tile with a halo from B, written back into map A.
+
+Windows are clipped to the image, so each conv's own zero padding falls exactly on the
+image border, as in a whole-image run; the wrong values near an interior window edge lie
+inside the halo and are dropped. Two full-size feature maps (A, B) exist at a time, in
+RAM or, when asked, in memory-mapped files.
+"""
+
+from __future__ import annotations
+
+import math
+import tempfile
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .arch import BlockRouting, Probe, SeemoRe
+from .arch.layers import channel_shuffle
+from .arch.more import RME
+from .arch.see import SME
+from .progress import Progress
+
+Box = tuple[int, int, int, int]  # y0, y1, x0, x1
+
+
+@dataclass(frozen=True)
+class TileGrid:
+    height: int
+    width: int
+    tile: int  # a multiple of the pooling grid
+
+    def boxes(self) -> list[Box]:
+        t = self.tile
+        return [
+            (y, min(y + t, self.height), x, min(x + t, self.width))
+            for y in range(0, self.height, t)
+            for x in range(0, self.width, t)
+        ]
+
+
+def round_tile(tile: int, grid: int) -> int:
+    return max(grid, math.ceil(tile / grid) * grid)
+
+
+def _window(box: Box, halo: int, h: int, w: int) -> Box:
+    y0, y1, x0, x1 = box
+    return max(0, y0 - halo), min(h, y1 + halo), max(0, x0 - halo), min(w, x1 + halo)
+
+
+def _crop(t: torch.Tensor, box: Box, win: Box) -> torch.Tensor:
+    y0, y1, x0, x1 = box
+    return t[..., y0 - win[0] : y1 - win[0], x0 - win[2] : x1 - win[2]]
+
+
+def _interp_index(
+    in_size: int, out_size: int, start: int, stop: int, device: torch.device
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Source indices and weights of bilinear (align_corners=False) output rows start..stop.
+
+    Follows PyTorch's upsample_bilinear2d for a given output size, so a window of the
+    upsampled map equals the same window of the whole-image interpolation.
+    """
+    scale = in_size / out_size
+    dst = torch.arange(start, stop, dtype=torch.float64, device=device)
+    src = ((dst + 0.5) * scale - 0.5).clamp_(min=0)
+    i0 = src.floor().long().clamp_(max=in_size - 1)
+    i1 = (i0 + 1).clamp_(max=in_size - 1)
+    lam = (src - i0).to(torch.float32)
+    return i0, i1, lam
+
+
+def upsample_window(coarse: torch.Tensor, out_hw: tuple[int, int], win: Box) -> torch.Tensor:
+    """Window `win` of F.interpolate(coarse, size=out_hw, mode="bilinear")."""
+    hc, wc = coarse.shape[-2:]
+    y0, y1, x0, x1 = win
+    a0, a1, ly = _interp_index(hc, out_hw[0], y0, y1, coarse.device)
+    b0, b1, lx = _interp_index(wc, out_hw[1], x0, x1, coarse.device)
+    ly = ly.to(coarse.dtype)[:, None]
+    lx = lx.to(coarse.dtype)
+    rows = coarse[..., a0, :] * (1 - ly) + coarse[..., a1, :] * ly
+    return rows[..., b0] * (1 - lx) + rows[..., b1] * lx
+
+
+class FeatureStore:
+    """Full-size (1, C, H, W) float32 maps in RAM or in memory-mapped temporary files."""
+
+    def __init__(self, mmap_dir: str | Path | None) -> None:
+        self._tmp = tempfile.TemporaryDirectory(dir=mmap_dir) if mmap_dir is not None else None
+        self._n = 0
+
+    def new(self, c: int, h: int, w: int) -> torch.Tensor:
+        if self._tmp is None:
+            return torch.empty(1, c, h, w)
+        self._n += 1
+        path = Path(self._tmp.name) / f"map{self._n}.f32"
+        arr = np.memmap(path, dtype=np.float32, mode="w+", shape=(1, c, h, w))
+        return torch.from_numpy(arr)
+
+    def close(self) -> None:
+        if self._tmp is not None:
+            self._tmp.cleanup()
+
+
+@dataclass
+class TiledOutput:
+    image: torch.Tensor  # (1, 3, sH, sW) on the CPU, clamped to [0, 1]
+    routing: list[BlockRouting]
+    features: dict[tuple[int, str], torch.Tensor]
+    tiles: int
+
+
+class TiledRunner:
+    """Runs one image through a SeemoRe network tile by tile, exactly."""
+
+    def __init__(
+        self,
+        model: SeemoRe,
+        tile: int,
+        device: torch.device,
+        dtype: torch.dtype,
+        progress: Progress,
+        points: frozenset[str] = frozenset(),
+        blocks: frozenset[int] | None = None,
+        region: Box | None = None,  # y0, y1, x0, x1 of the features to keep
+        mmap_dir: str | Path | None = None,
+        out_dtype: torch.dtype = torch.float32,
+    ) -> None:
+        self.m = model
+        self.cfg = model.cfg
+        self.tile = round_tile(tile, self.cfg.pool_grid)
+        self.device, self.dtype = device, dtype
+        self.progress = progress
+        self.points, self.blocks, self.region = points, blocks, region
+        self.mmap_dir = mmap_dir
+        self.out_dtype = out_dtype
+        self.features: dict[tuple[int, str], torch.Tensor] = {}
+
+    # -- helpers -----------------------------------------------------------------------
+    def _dev(self, t: torch.Tensor) -> torch.Tensor:
+        return t.to(self.device, self.dtype, non_blocking=True).contiguous(
+            memory_format=torch.channels_last
+        )
+
+    def _wants(self, block: int, point: str) -> bool:
+        return (
+            self.region is not None
+            and point in self.points
+            and (self.blocks is None or block in self.blocks)
+        )
+
+    def _keep(self, block: int, name: str, t: torch.Tensor, box: Box) -> None:
+        """Copy the part of a tile's values that falls inside the asked region."""
+        assert self.region is not None
+        ry0, ry1, rx0, rx1 = self.region
+        y0, y1, x0, x1 = box
+        iy0, iy1, ix0, ix1 = max(y0, ry0), min(y1, ry1), max(x0, rx0), min(x1, rx1)
+        if iy0 >= iy1 or ix0 >= ix1:
+            return
+        key = (block, name)
+        if key not in self.features:
+            self.features[key] = torch.zeros(1, t.shape[1], ry1 - ry0, rx1 - rx0)
+        self.features[key][..., iy0 - ry0 : iy1 - ry0, ix0 - rx0 : ix1 - rx0] = (
+            t[..., iy0 - y0 : iy1 - y0, ix0 - x0 : ix1 - x0].float().cpu()
+        )
+
+    def _keep_map(self, block: int, name: str, fmap: torch.Tensor) -> None:
+        if self._wants(block, name):
+            assert self.region is not None
+            y0, y1, x0, x1 = self.region
+            self.features[(block, name)] = fmap[..., y0:y1, x0:x1].clone()
+
+    # -- the passes --------------------------------------------------------------------
+    def _head(self, x: torch.Tensor) -> torch.Tensor:
+        return self.m.conv_1((x - self.m.mean) * self.cfg.img_range)
+
+    def _more_front(self, rme: RME, a: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        more = rme.block
+        h = more.conv_1(rme.norm_1(a))
+        if more.use_shuffle:
+            h = channel_shuffle(h, 2)
+        xb, k = h.chunk(2, dim=1)
+        return more.conv_2(xb), k
+
+    def _sweep(
+        self, boxes: list[Box], fn: Callable[[Box], None], counter: Iterator[int], total: int
+    ) -> None:
+        for box in boxes:
+            self.progress.check()
+            fn(box)
+            self.progress.report(next(counter), total, "upscale")
+
+    @torch.no_grad()
+    def run(self, x: torch.Tensor) -> TiledOutput:
+        """x: (1, 3, H, W) float32 on the CPU."""
+        _, _, h, w = x.shape
+        cfg, m = self.cfg, self.m
+        s, c = cfg.scale, cfg.embedding_dim
+        boxes = TileGrid(h, w, self.tile).boxes()
+        total = len(boxes) * (2 + 3 * cfg.num_layers)
+        counter = iter(range(1, total + 1))
+        store = FeatureStore(self.mmap_dir)
+        routing: list[BlockRouting] = []
+        try:
+            a = store.new(c, h, w)
+            b = store.new(c, h, w)
+
+            def head(box: Box) -> None:
+                win = _window(box, 1, h, w)
+                y = self._head(self._dev(x[..., win[0] : win[1], win[2] : win[3]]))
+                a[..., box[0] : box[1], box[2] : box[3]] = _crop(y, box, win).float().cpu()
+
+            self._sweep(boxes, head, counter, total)
+            g = cfg.pool_grid
+            for i, group in enumerate(m.body):
+                self._keep_map(i, "rme_in", a)
+                rme, sme = group.local_block, group.global_block
+                more = rme.block
+                # Pass A: router sum and the coarse calibration cells.
+                acc = torch.zeros(c, dtype=torch.float64)
+                coarse = torch.zeros(1, c, h // g, w // g)
+
+                def pass_a(
+                    box: Box, rme: RME = rme, acc: torch.Tensor = acc, coarse: torch.Tensor = coarse
+                ) -> None:
+                    win = _window(box, 2, h, w)
+                    xb, k = self._more_front(
+                        rme, self._dev(a[..., win[0] : win[1], win[2] : win[3]])
+                    )
+                    acc += _crop(xb, box, win).double().sum((0, 2, 3)).cpu()
+                    kc = _crop(k, box, win)
+                    for _ in range(cfg.recursive):
+                        if min(kc.shape[-2:]) < 4:
+                            return  # an edge strip too thin to hold a whole coarse cell
+                        kc = rme.block.agg_conv(kc)
+                    cy, cx = box[0] // g, box[2] // g
+                    coarse[..., cy : cy + kc.shape[-2], cx : cx + kc.shape[-1]] = kc.float().cpu()
+
+                self._sweep(boxes, pass_a, counter, total)
+                mean = (acc / (h * w)).to(torch.float32)[None]
+                logits = more.moe_layer.gate.body[2](mean.to(self.device, self.dtype))
+                probs = torch.softmax(logits.float(), dim=-1)
+                top_w, top_i = probs.topk(cfg.topk, dim=-1)
+                routing.append(BlockRouting(i, probs.cpu(), top_i.cpu(), top_w.cpu()))
+                kmap = more.conv(self._dev(coarse))
+
+                def pass_b(
+                    box: Box,
+                    i: int = i,
+                    rme: RME = rme,
+                    kmap: torch.Tensor = kmap,
+                    probs: torch.Tensor = probs,
+                ) -> None:
+                    win = _window(box, 3, h, w)
+                    aw = self._dev(a[..., win[0] : win[1], win[2] : win[3]])
+                    xb, k = self._more_front(rme, aw)
+                    k = k + upsample_window(kmap, (h, w), win)
+                    want_low = self._wants(i, "expert_lowrank")
+                    probe = Probe(
+                        points=frozenset({"expert_lowrank"}) if want_low else frozenset(),
+                        forced={i: probs},
+                        to_cpu=False,
+                    )
+                    mo = rme.block.proj(rme.block.moe_layer(xb, k, i, probe))
+                    a1 = mo + aw
+                    out = rme.ffn(rme.norm_2(a1)) + a1
+                    b[..., box[0] : box[1], box[2] : box[3]] = _crop(out, box, win).float().cpu()
+                    if self._wants(i, "more_out"):
+                        self._keep(i, "more_out", _crop(mo, box, win), box)
+                    for (_, name), t in probe.features.items():
+                        self._keep(i, name, _crop(t, box, win), box)
+
+                self._sweep(boxes, pass_b, counter, total)
+                self._keep_map(i, "rme_out", b)
+                self._keep_map(i, "sme_in", b)
+                halo = cfg.kernel_size // 2 + 1
+
+                def pass_sme(box: Box, i: int = i, sme: SME = sme, halo: int = halo) -> None:
+                    win = _window(box, halo, h, w)
+                    bw = self._dev(b[..., win[0] : win[1], win[2] : win[3]])
+                    see = sme.block(sme.norm_1(bw))
+                    b1 = see + bw
+                    out = sme.ffn(sme.norm_2(b1)) + b1
+                    a[..., box[0] : box[1], box[2] : box[3]] = _crop(out, box, win).float().cpu()
+                    if self._wants(i, "see_out"):
+                        self._keep(i, "see_out", _crop(see, box, win), box)
+
+                self._sweep(boxes, pass_sme, counter, total)
+                self._keep_map(i, "sme_out", a)
+
+            out = torch.empty(1, 3, h * s, w * s, dtype=self.out_dtype)
+
+            def tail(box: Box) -> None:
+                win = _window(box, 2, h, w)
+                sl = (..., slice(win[0], win[1]), slice(win[2], win[3]))
+                feat = m.conv_2(m.norm(self._dev(a[sl]))) + self._head(self._dev(x[sl]))
+                y = m.reconstruct(feat)
+                sy, sx = (box[0] - win[0]) * s, (box[2] - win[2]) * s
+                y = y[..., sy : sy + (box[1] - box[0]) * s, sx : sx + (box[3] - box[2]) * s]
+                y = y.float().clamp_(0, 1)
+                if self.out_dtype == torch.uint8:
+                    y = y.mul_(255).round_()
+                elif self.out_dtype == torch.int32:
+                    y = y.mul_(65535).round_()
+                out[..., box[0] * s : box[1] * s, box[2] * s : box[3] * s] = y.cpu().to(
+                    self.out_dtype
+                )
+
+            self._sweep(boxes, tail, counter, total)
+        finally:
+            store.close()
+        return TiledOutput(out, routing, self.features, len(boxes))
+
+
+def per_tile_forward(
+    model: SeemoRe, x: torch.Tensor, tile: int, overlap: int, progress: Progress
+) -> tuple[torch.Tensor, list[Box], list[list[BlockRouting]]]:
+    """Each tile routed on its own content (an option, not the network's definition).
+
+    Tiles overlap by `overlap` pixels and only their centres are kept, which hides the
+    zero-padding edges; seams between differently routed tiles remain visible by design.
+    """
+    _, _, h, w = x.shape
+    s = model.scale
+    boxes = TileGrid(h, w, round_tile(tile, model.cfg.pool_grid)).boxes()
+    out = torch.empty(1, 3, h * s, w * s)
+    routes: list[list[BlockRouting]] = []
+    param = next(model.parameters())
+    for n, box in enumerate(boxes, 1):
+        progress.check()
+        win = _window(box, overlap, h, w)
+        xw = x[..., win[0] : win[1], win[2] : win[3]].to(param.device, param.dtype)
+        res = model.inspect(xw.contiguous(memory_format=torch.channels_last))
+        y0, x0 = (box[0] - win[0]) * s, (box[2] - win[2]) * s
+        y = res.output[..., y0 : y0 + (box[1] - box[0]) * s, x0 : x0 + (box[3] - box[2]) * s]
+        out[..., box[0] * s : box[1] * s, box[2] * s : box[3] * s] = y.float().clamp(0, 1).cpu()
+        routes.append(res.routing)
+        progress.report(n, len(boxes), "upscale (per-tile routing)")
+    return out, boxes, routes
