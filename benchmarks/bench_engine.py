@@ -64,26 +64,35 @@ def speed(args: argparse.Namespace) -> None:
     )
     for variant in ("T", "B", "L"):
         for scale in (2, 4):
-            model = build(variant, scale)
-            sd = {k: v.clone() for k, v in model.state_dict().items()}
-            eng = Engine(model, device="cpu")
-            with torch.no_grad():
-                ref_out = reference_forward(sd, model.cfg, x)
-                t_ref = _timed(
-                    lambda: reference_forward(sd, model.cfg, x), args.repeat, args.cpu_time
-                )
-            whole = EngineOptions(tile=0)
-            tiled = EngineOptions(tile=args.tile)
-            out = eng.upscale(img, whole).image
-            t_whole = _timed(lambda: eng.upscale(img, whole), args.repeat, args.cpu_time)
-            t_tiled = _timed(lambda: eng.upscale(img, tiled), args.repeat, args.cpu_time)
-            ref_img = ref_out[0].clamp(0, 1).permute(1, 2, 0).numpy()
-            diff = float(np.abs(out - ref_img).max())
-            print(
-                f"{variant} x{scale:<3}{mp / t_ref:>10.4f}{mp / t_whole:>12.4f}"
-                f"{t_ref / t_whole:>7.2f}{mp / t_tiled:>12.4f}{t_ref / t_tiled:>7.2f}"
-                f"{diff:>10.1e}"
-            )
+            _speed_row(variant, scale, img, x, mp, args)
+
+
+def _speed_row(
+    variant: str,
+    scale: int,
+    img: np.ndarray,
+    x: torch.Tensor,
+    mp: float,
+    args: argparse.Namespace,
+) -> None:
+    model = build(variant, scale)
+    sd = {k: v.clone() for k, v in model.state_dict().items()}
+    cfg = model.cfg
+    eng = Engine(model, device="cpu")
+    with torch.no_grad():
+        ref_out = reference_forward(sd, cfg, x)
+        t_ref = _timed(lambda: reference_forward(sd, cfg, x), args.repeat, args.cpu_time)
+    whole = EngineOptions(tile=0)
+    tiled = EngineOptions(tile=args.tile)
+    out = eng.upscale(img, whole).image
+    t_whole = _timed(lambda: eng.upscale(img, whole), args.repeat, args.cpu_time)
+    t_tiled = _timed(lambda: eng.upscale(img, tiled), args.repeat, args.cpu_time)
+    ref_img = ref_out[0].clamp(0, 1).permute(1, 2, 0).numpy()
+    diff = float(np.abs(out - ref_img).max())
+    print(
+        f"{variant} x{scale:<3}{mp / t_ref:>10.4f}{mp / t_whole:>12.4f}"
+        f"{t_ref / t_whole:>7.2f}{mp / t_tiled:>12.4f}{t_ref / t_tiled:>7.2f}{diff:>10.1e}"
+    )
 
 
 def _one_run(mp: float, scale: int, tile: int | None, mmap: str | None) -> None:
