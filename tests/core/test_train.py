@@ -1,0 +1,131 @@
+"""Training: real steps on real training photos lower the loss; resumes are exact."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+import torch
+
+from seemore_core.checkpoint import load_model, read_checkpoint
+from seemore_core.resize import imresize
+from seemore_core.train.config import TrainConfig
+from seemore_core.train.data import PatchSampler, degrade, load_hr
+from seemore_core.train.loop import Trainer
+
+
+@pytest.fixture(scope="module")
+def photos(tmp_path_factory: pytest.TempPathFactory, data_root: Path) -> Path:
+    """A handful of the 291 training photos (never benchmark images)."""
+    src = sorted((data_root / "train" / "T91").glob("*.png"))[:6]
+    assert src, "training photos missing"
+    dst = tmp_path_factory.mktemp("photos")
+    for p in src:
+        shutil.copy(p, dst / p.name)
+    return dst
+
+
+def _cfg(photos: Path, out: Path, **kw: object) -> TrainConfig:
+    base = dict(
+        variant="T",
+        scale=2,
+        train_dirs=[str(photos)],
+        val_dir=None,
+        out_dir=str(out),
+        patch_size=16,
+        batch_size=4,
+        iterations=1000,
+        lr=2e-3,
+        milestones=[500],
+        val_every=0,
+        ckpt_every=1000,
+        log_every=1000,
+        seed=3,
+        threads=1,
+    )
+    base.update(kw)
+    return TrainConfig(**base)  # type: ignore[arg-type]
+
+
+def test_degradation_is_the_benchmark_one() -> None:
+    hr = torch.rand(2, 3, 24, 36)
+    lr = degrade(hr, 3)
+    # MATLAB-style: each pass rounded to 8 bits, so values sit on the 1/255 grid.
+    assert lr.shape == (2, 3, 8, 12)
+    assert torch.allclose(lr * 255, (lr * 255).round(), atol=1e-4)
+    assert float((lr - imresize(hr, 1 / 3)).abs().max()) < 2 / 255
+
+
+def test_sampler_is_reproducible_and_augments(photos: Path) -> None:
+    images = load_hr(sorted(photos.glob("*.png")), 32)
+    a = PatchSampler(images, 16, 2, seed=7)
+    b = PatchSampler(images, 16, 2, seed=7)
+    la, ha = a.batch(8)
+    lb, hb = b.batch(8)
+    assert torch.equal(ha, hb) and torch.equal(la, lb)
+    assert ha.shape == (8, 3, 32, 32) and la.shape == (8, 3, 16, 16)
+    state = a.state()
+    next1 = a.batch(2)[1]
+    a.set_state(state)
+    assert torch.equal(a.batch(2)[1], next1)
+
+
+def test_steps_lower_the_loss(photos: Path, tmp_path: Path) -> None:
+    t = Trainer(_cfg(photos, tmp_path / "run", fft_weight=0.0))
+    losses = [t.train_step()["l1"] for _ in range(40)]
+    first, last = sum(losses[:5]) / 5, sum(losses[-5:]) / 5
+    assert last < 0.7 * first, (first, last)
+
+
+def test_resume_continues_exactly(photos: Path, tmp_path: Path) -> None:
+    straight = Trainer(_cfg(photos, tmp_path / "a"))
+    straight.run(max_steps=6)
+    first = Trainer(_cfg(photos, tmp_path / "b"))
+    first.run(max_steps=3)  # saves last.pth at the end of the chunk
+    del first
+    resumed = Trainer(_cfg(photos, tmp_path / "b"))  # picks up b/last.pth
+    assert resumed.step == 3
+    resumed.run(max_steps=3)
+    for (k, p), q in zip(
+        straight.model.state_dict().items(), resumed.model.state_dict().values(), strict=True
+    ):
+        assert torch.equal(p, q), k
+    for p, q in zip(straight.ema.parameters(), resumed.ema.parameters(), strict=True):
+        assert torch.equal(p, q)
+
+
+def test_checkpoint_is_loadable_and_export_carries_metadata(photos: Path, tmp_path: Path) -> None:
+    t = Trainer(_cfg(photos, tmp_path / "run"))
+    t.run(max_steps=2)
+    # The training checkpoint is BasicSR-shaped: load_model takes its EMA weights.
+    ck = read_checkpoint(tmp_path / "run" / "last.pth")
+    assert ck.source == "params_ema" and ck.config.scale == 2
+    out = t.export(tmp_path / "T_x2.safetensors", {"note": "test"})
+    m = load_model(out)
+    assert all(torch.equal(a, b) for a, b in zip(m.parameters(), t.ema.parameters(), strict=True))
+    meta = read_checkpoint(out).metadata
+    assert meta["train_steps"] == "2" and meta["note"] == "test"
+
+
+def test_fine_tune_x3_from_x2(photos: Path, tmp_path: Path) -> None:
+    t2 = Trainer(_cfg(photos, tmp_path / "x2"))
+    t2.run(max_steps=1)
+    src = t2.export(tmp_path / "x2.safetensors")
+    t3 = Trainer(_cfg(photos, tmp_path / "x3", scale=3, init_from=str(src)))
+    a, b = t2.ema.state_dict(), t3.model.state_dict()
+    assert torch.equal(
+        a["body.0.local_block.block.conv_1.0.weight"], b["body.0.local_block.block.conv_1.0.weight"]
+    )
+    assert b["upsampler.0.weight"].shape[0] == 27
+
+
+def test_config_from_toml_and_overrides(tmp_path: Path) -> None:
+    f = tmp_path / "c.toml"
+    f.write_text('variant = "B"\nscale = 4\nmilestones = [10, 20]\n')
+    cfg = TrainConfig.from_toml(f)
+    cfg.override(["lr=5e-4", "out_dir=runs/x", "betas=[0.8, 0.9]"])
+    assert (cfg.variant, cfg.scale, cfg.milestones, cfg.lr) == ("B", 4, [10, 20], 5e-4)
+    assert cfg.out_dir == "runs/x" and cfg.betas == (0.8, 0.9)
+    with pytest.raises(ValueError, match="unknown"):
+        cfg.override(["nonsense=1"])
