@@ -50,17 +50,32 @@ def _engine(args: argparse.Namespace) -> object:
     return Engine(model, device=args.device, precision=getattr(args, "precision", "auto"))
 
 
-def _collect_inputs(inputs: list[str], recursive: bool) -> list[Path]:
+def _collect_inputs(inputs: list[str], recursive: bool, exclude: Path | None = None) -> list[Path]:
+    """The images to upscale: files as given, and folder entries named like images.
+
+    Entries named like images that cannot be read (a FIFO, a broken link, a folder when not
+    recursing) are kept, so that the batch reports each of them instead of skipping it
+    silently. When recursing, folders are descended into, except ``exclude`` (the output
+    folder: a rerun must not take the previous run's outputs as inputs).
+    """
+    import os
+
     from .imageio import is_image_path
 
+    skip = exclude.resolve() if exclude is not None else None
     found: list[Path] = []
     for raw in inputs:
         p = Path(raw)
-        if p.is_dir():
-            it = p.rglob("*") if recursive else p.iterdir()
-            found += sorted(q for q in it if q.is_file() and is_image_path(q))
-        else:
+        if not p.is_dir():
             found.append(p)  # a missing or bad file is reported by the batch loop
+        elif not recursive:
+            found += sorted(q for q in p.iterdir() if is_image_path(q))
+        else:
+            batch: list[Path] = []
+            for root, dirs, names in os.walk(p):
+                dirs[:] = [d for d in dirs if Path(root, d).resolve() != skip]
+                batch += (Path(root, n) for n in names if is_image_path(n))
+            found += sorted(batch)
     return found
 
 
@@ -78,33 +93,82 @@ def _print_progress(info: object) -> None:
 
 
 def cmd_upscale(args: argparse.Namespace) -> int:
+    import os
+    from contextlib import suppress
+
     from .engine import Engine, EngineOptions
-    from .imageio import ImageIOError, read_image, upscale_alpha, write_image
+    from .imageio import (
+        DEFAULT_MAX_PIXELS,
+        WRITE_SUFFIXES,
+        ImageIOError,
+        OutputExistsError,
+        read_image,
+        upscale_alpha,
+        write_image,
+    )
     from .progress import Progress
 
-    files = _collect_inputs(args.inputs, args.recursive)
+    # The suffix given to outputs named after their input; and the other spellings a
+    # single output's name may use.
+    suffix_of = {"PNG": ".png", "JPEG": ".jpg", "WEBP": ".webp", "TIFF": ".tif", "BMP": ".bmp"}
+    named_formats = {**WRITE_SUFFIXES, "jpe": "JPEG", "jfif": "JPEG", "dib": "BMP", "apng": "PNG"}
+    chosen = WRITE_SUFFIXES[args.format] if args.format else None
     several = len(args.inputs) > 1 or any(Path(i).is_dir() for i in args.inputs)
     out = Path(args.output)
+    # "-o results/" names a folder even before it exists.
+    make_folder = several or args.output.endswith(("/", os.sep))
     if several:
         if out.exists() and not out.is_dir():
             raise UsageError(f"{out} exists and is not a folder (several inputs need a folder)")
+        fmt = chosen or "PNG"
+        files = _collect_inputs(args.inputs, args.recursive, exclude=out)
         if not files:
             raise UsageError("no image files found in the given input(s)")
-    elif out.is_dir():
-        out = out / f"{Path(args.inputs[0]).stem}.png"
+    else:
+        files = [Path(args.inputs[0])]
+        if out.is_dir() or make_folder:
+            fmt = chosen or "PNG"
+            out = out / f"{files[0].stem}{suffix_of[fmt]}"
+        else:
+            suffix = out.suffix.lower().lstrip(".")
+            named = named_formats.get(suffix)
+            if suffix == "gif":
+                raise UsageError(f"{out}: GIF cannot be written; use .png, .jpg, .webp, .tif, .bmp")
+            if chosen and named and chosen != named:
+                raise UsageError(f"--format {args.format} conflicts with the output name {out}")
+            # A name without an image suffix ("result", "x.out") gets PNG, as folders do.
+            fmt = chosen or named or "PNG"
+    if args.quality is not None and fmt not in ("JPEG", "WEBP"):
+        raise UsageError(f"--quality is for JPEG and WebP output, and this output is {fmt}")
+    quality = 95 if args.quality is None else args.quality
+    # The bomb guard stays on unless asked otherwise: 0 switches it off.
+    max_pixels = args.max_pixels if args.max_pixels is not None else DEFAULT_MAX_PIXELS
+
     engine = _engine(args)
     assert isinstance(engine, Engine)
     opts = EngineOptions(tile=args.tile)
     failed = 0
+    done: dict[Path, Path] = {}  # output -> its input, to catch two inputs with one output
     for src in files:
-        dst = out / f"{src.stem}.png" if several else out
+        dst = out / f"{src.stem}{suffix_of[fmt]}" if several else out
         try:
-            if dst.resolve() == src.resolve():
-                raise ImageIOError(f"{dst}: refusing to write the output over its input")
+            same = False
+            with suppress(OSError):  # an unreadable input is reported by read_image below
+                same = dst.resolve() == src.resolve() or (
+                    dst.exists() and src.exists() and os.path.samefile(dst, src)
+                )
+            if same:
+                raise ImageIOError(src, f"refusing to write the output {dst} over its input")
+            other = done.get(dst.resolve())
+            if other is not None:
+                raise ImageIOError(
+                    src, f"its output {dst} is also the output of {other}: rename one of them"
+                )
             if dst.exists() and not args.overwrite:
                 print(f"skipped {src}: {dst} exists (use --overwrite)", file=sys.stderr)
+                done[dst.resolve()] = src
                 continue
-            img = read_image(src, max_pixels=args.max_pixels)
+            img = read_image(src, max_pixels=max_pixels or None)
             for note in img.notes:
                 print(f"{src}: {note}", file=sys.stderr)
             progress = Progress(None if args.quiet else _print_progress)
@@ -114,9 +178,21 @@ def cmd_upscale(args: argparse.Namespace) -> int:
             if not args.quiet:
                 print(file=sys.stderr)
             alpha = None if img.alpha is None else upscale_alpha(img.alpha, engine.scale)
-            if several:
-                dst.parent.mkdir(parents=True, exist_ok=True)
-            write_image(dst, res.image, alpha=alpha, like=img, overwrite=args.overwrite)
+            if make_folder:
+                try:
+                    dst.parent.mkdir(parents=True, exist_ok=True)
+                except OSError as e:
+                    raise ImageIOError(dst.parent, f"cannot create the folder: {e.strerror}") from e
+            write_image(
+                dst,
+                res.image,
+                alpha=alpha,
+                like=img,
+                format=fmt,
+                quality=quality,
+                overwrite=args.overwrite,
+            )
+            done[dst.resolve()] = src
             r = res.report
             for warning in r.warnings:
                 print(f"{src}: {warning}", file=sys.stderr)
@@ -125,9 +201,18 @@ def cmd_upscale(args: argparse.Namespace) -> int:
                 f"{src} -> {dst} ({r.device}, {r.precision}, {tiling}, {r.seconds:.1f} s)",
                 file=sys.stderr,
             )
+        except OutputExistsError:
+            # Created by someone else since the check above: theirs is kept, as asked.
+            print(f"skipped {src}: {dst} exists (use --overwrite)", file=sys.stderr)
         except SeemoreError as e:
             failed += 1
             err(str(e))
+        except MemoryError:
+            failed += 1
+            err(f"{src}: not enough memory to upscale this image (try a smaller --tile)")
+        except Exception as e:  # one broken input must not end the batch; say which and why
+            failed += 1
+            err(f"{src}: unexpected error ({type(e).__name__}: {e})")
     return EXIT_FAILED if failed else EXIT_OK
 
 
@@ -231,6 +316,100 @@ def cmd_eval(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _reset_peak_rss() -> bool:
+    # Hand freed heap back to the OS first, or a row reuses the previous row's pages and
+    # shows no growth; then (Linux) writing 5 to clear_refs resets VmHWM for this row.
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):
+        pass
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+        return True
+    except OSError:
+        return False
+
+
+def _proc_status(field: str) -> int | None:
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith(field + ":"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return None
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    """The paper's Table 3 on this machine: params, GMACs, runtime and peak memory."""
+    import time
+
+    import numpy as np
+    import torch
+
+    from .arch import build, count_macs, count_params
+    from .checkpoint import load_model
+    from .engine import Engine, EngineOptions
+    from .models import bundled_path
+
+    rows = []
+    for scale in args.scales:
+        p = bundled_path(args.variant, scale)
+        model = load_model(p) if p.is_file() else build(args.variant, scale)
+        weights = "bundled" if p.is_file() else "random"
+        engine = Engine(model, device=args.device)
+        for size in args.sizes:
+            w, h = (int(v) for v in size.lower().split("x"))
+            iw, ih = w // scale, h // scale  # sizes are outputs, as the paper counts
+            img = np.random.default_rng(0).random((ih, iw, 3), dtype=np.float32)
+            engine.upscale(img[: min(ih, 32), : min(iw, 32)], EngineOptions(tile=0))  # warm-up
+            if engine.device.type == "cuda":
+                torch.cuda.synchronize()
+            reset = _reset_peak_rss()
+            before = _proc_status("VmRSS") or 0
+            t = time.perf_counter()
+            res = engine.upscale(img, EngineOptions(tile=args.tile))
+            if engine.device.type == "cuda":
+                torch.cuda.synchronize()
+            secs = time.perf_counter() - t
+            hwm = _proc_status("VmHWM") if reset else None
+            # The run's own peak: above what the process held before it (torch, weights).
+            peak = res.report.peak_memory_bytes or (None if hwm is None else hwm - before)
+            rows.append(
+                {
+                    "model": f"SeemoRe-{args.variant.upper()}",
+                    "weights": weights,
+                    "scale": scale,
+                    "output": f"{iw * scale}x{ih * scale}",
+                    "params": count_params(model),
+                    "gmacs": round(count_macs(model.cfg, ih, iw) / 1e9, 2),
+                    "seconds": round(secs, 3),
+                    "peak_memory_mib": None if peak is None else round(peak / 2**20, 1),
+                    "device": res.report.device,
+                    "tile": res.report.tile,
+                }
+            )
+    if args.json:
+        print(json.dumps({"results": rows}))
+        return EXIT_OK
+    print(
+        f"{'model':<12}{'scale':>6}{'output':>11}{'params':>9}{'GMACs':>8}{'time s':>9}"
+        f"{'peak MiB':>10}  device"
+    )
+    for r in rows:
+        peak = "-" if r["peak_memory_mib"] is None else f"{r['peak_memory_mib']:.0f}"
+        print(
+            f"{r['model']:<12}{'x' + str(r['scale']):>6}{r['output']:>11}"
+            f"{r['params'] / 1000:>8.0f}K{r['gmacs']:>8.2f}{r['seconds']:>9.2f}{peak:>10}  "
+            f"{r['device']}{' (random weights)' if r['weights'] == 'random' else ''}"
+        )
+    return EXIT_OK
+
+
 def cmd_train(args: argparse.Namespace) -> int:
     from .train.config import TrainConfig
     from .train.loop import Trainer
@@ -277,6 +456,21 @@ def build_parser() -> argparse.ArgumentParser:
             "in one pass; default: auto from free memory",
         )
 
+    from collections.abc import Callable
+
+    def positive_int(lo: int, hi: int | None) -> Callable[[str], int]:
+        def parse(text: str) -> int:
+            try:
+                value = int(text)
+            except ValueError:
+                raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+            if value < lo or (hi is not None and value > hi):
+                span = f"{lo} to {hi}" if hi is not None else f"at least {lo}"
+                raise argparse.ArgumentTypeError(f"{value} is out of range ({span})")
+            return value
+
+        return parse
+
     u = sub.add_parser("upscale", help="upscale images")
     u.add_argument("inputs", nargs="+", metavar="INPUT", help="image files or folders")
     u.add_argument("-o", "--output", required=True, help="output file (one input) or folder")
@@ -285,10 +479,25 @@ def build_parser() -> argparse.ArgumentParser:
     u.add_argument("--recursive", action="store_true", help="descend into sub-folders")
     u.add_argument("--overwrite", action="store_true", help="replace existing outputs")
     u.add_argument(
+        "--format",
+        type=str.lower,
+        choices=("png", "jpeg", "jpg", "webp", "tiff", "tif", "bmp"),
+        help="output format; default: the output file's suffix, else png (always png for "
+        "folders). 16-bit inputs stay 16-bit in png and tiff",
+    )
+    u.add_argument(
+        "--quality",
+        type=positive_int(1, 100),
+        metavar="N",
+        help="JPEG/WebP quality, 1-100 (default 95; WebP at 100 is lossless)",
+    )
+    u.add_argument(
         "--max-pixels",
-        type=int,
+        type=positive_int(0, None),
         default=None,
-        help="raise the decompression-bomb limit (pixels per image)",
+        metavar="N",
+        help="refuse images with more pixels, a guard against decompression bombs "
+        "(default 89478485; 0 = no limit)",
     )
     u.add_argument("-q", "--quiet", action="store_true", help="no progress on stderr")
     u.set_defaults(func=cmd_upscale)
@@ -309,6 +518,21 @@ def build_parser() -> argparse.ArgumentParser:
     model_opts(e)
     e.add_argument("--json", action="store_true")
     e.set_defaults(func=cmd_eval)
+
+    b = sub.add_parser("bench", help="params, GMACs, runtime and peak memory (paper's Table 3)")
+    b.add_argument("--variant", default="T", choices=("T", "B", "L", "t", "b", "l"))
+    b.add_argument("--scales", type=int, nargs="+", default=[2, 3, 4], choices=(2, 3, 4))
+    b.add_argument(
+        "--sizes",
+        nargs="+",
+        default=["640x360", "1280x720"],
+        metavar="WxH",
+        help="output sizes (the paper times a 1280x720 output)",
+    )
+    b.add_argument("--device", default="auto")
+    b.add_argument("--tile", type=int, default=None)
+    b.add_argument("--json", action="store_true")
+    b.set_defaults(func=cmd_bench)
 
     t = sub.add_parser("train", help="train a SeemoRe network (resumes from OUT_DIR/last.pth)")
     t.add_argument("--config", help="TOML file of training options (see configs/)")

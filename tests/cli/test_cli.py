@@ -143,3 +143,13 @@ def test_entry_point_runs_as_a_program(tmp_path: Path) -> None:
     )
     assert r.returncode == 1
     assert r.stderr.startswith("seemore: ") and "Traceback" not in r.stderr
+
+
+def test_bench_reports_table3_columns(capsys: pytest.CaptureFixture[str]) -> None:
+    code = main(["bench", "--scales", "2", "4", "--sizes", "64x48", "--device", "cpu", "--json"])
+    assert code == 0
+    rows = json.loads(capsys.readouterr().out)["results"]
+    assert [(r["scale"], r["output"]) for r in rows] == [(2, "64x48"), (4, "64x48")]
+    for r in rows:
+        assert r["params"] > 200_000 and r["gmacs"] > 0 and r["seconds"] > 0
+        assert r["peak_memory_mib"] is None or r["peak_memory_mib"] >= 0
