@@ -153,3 +153,15 @@ def test_bench_reports_table3_columns(capsys: pytest.CaptureFixture[str]) -> Non
     for r in rows:
         assert r["params"] > 200_000 and r["gmacs"] > 0 and r["seconds"] > 0
         assert r["peak_memory_mib"] is None or r["peak_memory_mib"] >= 0
+
+
+def test_missing_bundled_weights_say_how_to_proceed(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import seemore_core.models as models
+
+    monkeypatch.setattr(models, "weights_dir", lambda: tmp_path / "none")
+    src = _png(tmp_path / "in.png")
+    assert main(["upscale", str(src), "-o", str(tmp_path / "o.png"), "--scale", "3"]) == 1
+    err = capsys.readouterr().err
+    assert "no bundled SeemoRe-T x3 weights" in err and "--model" in err
