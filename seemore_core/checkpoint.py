@@ -97,6 +97,49 @@ def _unwrap(path: Path | None, obj: Mapping[str, Any]) -> tuple[dict[str, torch.
     return sd, source
 
 
+_MAX_WIDTH, _MAX_LAYERS, _MAX_EXPERTS, _MAX_KERNEL, _MAX_RECURSIVE = 1024, 128, 32, 63, 5
+
+
+def _shape(
+    sd: Mapping[str, torch.Tensor], key: str, ndim: int, path: Path | None
+) -> tuple[int, ...]:
+    if key not in sd:
+        raise _fail(path, f"not a SeemoRe checkpoint: missing {key!r}")
+    shape = tuple(sd[key].shape)
+    if len(shape) != ndim:
+        raise _fail(path, f"{key} has shape {shape}, expected a {ndim}-D tensor")
+    return shape
+
+
+def _stored_hidden(raw: str, path: Path | None) -> dict[str, Any]:
+    """The hyperparameters a state dict cannot show, from our metadata, checked."""
+    try:
+        stored = json.loads(raw)
+    except (json.JSONDecodeError, RecursionError):
+        raise _fail(path, f"metadata {CONFIG_META_KEY!r} is not valid JSON") from None
+    if not isinstance(stored, dict):
+        raise _fail(path, f"metadata {CONFIG_META_KEY!r} is not a JSON object")
+    out: dict[str, Any] = {}
+    for key in ("topk", "recursive"):
+        if key in stored:
+            v = stored[key]
+            if not isinstance(v, int) or isinstance(v, bool) or not 1 <= v <= _MAX_RECURSIVE * 8:
+                raise _fail(path, f"metadata {key}={v!r} is not a small positive integer")
+            out[key] = v
+    if out.get("recursive", 1) > _MAX_RECURSIVE:
+        raise _fail(path, f"metadata recursive={out['recursive']} exceeds {_MAX_RECURSIVE}")
+    if "use_shuffle" in stored:
+        if not isinstance(stored["use_shuffle"], bool):
+            raise _fail(path, f"metadata use_shuffle={stored['use_shuffle']!r} is not true/false")
+        out["use_shuffle"] = stored["use_shuffle"]
+    if "img_range" in stored:
+        v = stored["img_range"]
+        if isinstance(v, bool) or not isinstance(v, int | float) or not 0 < v < 1e6:
+            raise _fail(path, f"metadata img_range={v!r} is not a positive number")
+        out["img_range"] = float(v)
+    return out
+
+
 def detect_config(
     state_dict: Mapping[str, torch.Tensor],
     metadata: Mapping[str, str] | None = None,
@@ -108,8 +151,8 @@ def detect_config(
         if key not in sd:
             sample = ", ".join(list(sd)[:4]) or "none"
             raise _fail(path, f"not a SeemoRe checkpoint: no {key!r} (first keys: {sample})")
-    c = int(sd["conv_1.weight"].shape[0])
-    out = int(sd["upsampler.0.weight"].shape[0])
+    c = _shape(sd, "conv_1.weight", 4, path)[0]
+    out = _shape(sd, "upsampler.0.weight", 4, path)[0]
     scale = math.isqrt(out // 3) if out % 3 == 0 else 0
     if scale * scale * 3 != out or not 1 <= scale <= 4:
         raise _fail(path, f"upsampler.0.weight has {out} output channels, not 3*s*s for s in 1-4")
@@ -120,16 +163,23 @@ def detect_config(
     if not experts or experts != list(range(len(experts))):
         raise _fail(path, "not a SeemoRe checkpoint: body.0 has no moe_layer experts 0..E-1")
     ranks = tuple(
-        int(sd[f"body.0.local_block.block.moe_layer.experts.{j}.conv_1.weight"].shape[0])
+        _shape(sd, f"body.0.local_block.block.moe_layer.experts.{j}.conv_1.weight", 4, path)[0]
         for j in experts
     )
     growth = next((g for g in GROWTHS if expert_ranks(len(ranks), g) == ranks), None)
     if growth is None:
         raise _fail(path, f"expert widths {ranks} match no known growth ({', '.join(GROWTHS)})")
-    kkey = "body.0.global_block.block.attn.conv.0.weight"
-    if kkey not in sd:
-        raise _fail(path, f"not a SeemoRe checkpoint: missing {kkey!r}")
-    kernel = int(sd[kkey].shape[-1])
+    kernel = _shape(sd, "body.0.global_block.block.attn.conv.0.weight", 4, path)[-1]
+    # Sizes far beyond any SeemoRe are refused before anything is built from them:
+    # a 1 KB file could otherwise declare a network of tens of gigabytes.
+    for what, value, top in (
+        ("width", c, _MAX_WIDTH),
+        ("layers", layers, _MAX_LAYERS),
+        ("experts", len(ranks), _MAX_EXPERTS),
+        ("kernel size", kernel, _MAX_KERNEL),
+    ):
+        if value > top:
+            raise _fail(path, f"implausible {what} {value} (at most {top} supported)")
 
     hidden: dict[str, Any] = {"use_shuffle": True, "recursive": 2, "topk": 1, "img_range": 1.0}
     for v in VARIANTS.values():
@@ -137,11 +187,7 @@ def detect_config(
             hidden.update(use_shuffle=v.use_shuffle, recursive=v.recursive, topk=v.topk)
             break
     if metadata and CONFIG_META_KEY in metadata:
-        try:
-            stored = json.loads(metadata[CONFIG_META_KEY])
-        except json.JSONDecodeError:
-            raise _fail(path, f"metadata {CONFIG_META_KEY!r} is not valid JSON") from None
-        hidden.update({k: stored[k] for k in hidden if k in stored})
+        hidden.update(_stored_hidden(metadata[CONFIG_META_KEY], path))
     try:
         return SeemoreConfig(
             scale=scale,
@@ -194,8 +240,11 @@ def model_from_state_dict(
     path: Path | None = None,
 ) -> SeemoRe:
     cfg = config or detect_config(sd, None, path)
+    # Check keys and shapes against a network on the meta device (no memory), so a file
+    # that declares something odd is refused before real tensors are allocated for it.
+    with torch.device("meta"):
+        _check_keys(path, SeemoRe(cfg), sd)
     model = SeemoRe(cfg)
-    _check_keys(path, model, sd)
     model.load_state_dict({k: v.float() for k, v in sd.items()}, strict=True)
     return model.eval()
 

@@ -338,6 +338,48 @@ def test_16bit_png_written_here_is_readable_by_pillow(tmp_path: Path) -> None:
         np.testing.assert_array_equal(np.asarray(written), corpus.rgb16_pixels() >> 8)
 
 
+def test_16bit_png_carries_exif_icc_and_text(tmp_path: Path) -> None:
+    # The metadata chunks are spliced into libpng's output: Pillow must find all of them.
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    exif[0x010F] = "SeemoreCam"
+    srgb = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+    source = sio.image_from_array(corpus.rgb16_pixels(), icc_profile=srgb)
+    source.exif = exif.tobytes()
+    source.text = {"Title": "Lighthouse", "Comment": "Ünïcödé ✓"}
+    out = write_image(tmp_path / "out.png", source.rgb, like=source)
+    with Image.open(out) as written:
+        assert written.info["icc_profile"] == srgb
+        assert written.getexif()[0x010F] == "SeemoreCam"
+        assert written.getexif()[0x0112] == 1  # the pixels were already turned upright
+        assert written.text == source.text
+    again = read_image(out)
+    assert again.bit_depth == 16 and again.icc_profile == srgb
+    np.testing.assert_array_equal(as_uint16(again.rgb), corpus.rgb16_pixels())
+
+
+def test_16bit_rgb_png_with_a_transparent_colour(tmp_path: Path) -> None:
+    pixels = corpus.rgb16_pixels()
+    data = (DATA / "rgb16.png").read_bytes()
+    key = pixels[3, 5]
+    trns = sio._png_chunk(b"tRNS", key.astype(">u2").tobytes())
+    path = tmp_path / "keyed.png"
+    path.write_bytes(data[:33] + trns + data[33:])  # right after IHDR
+    image = read_image(path)
+    assert image.bit_depth == 16 and image.alpha is not None
+    expected = np.where(np.all(pixels == key, axis=2), 0.0, 1.0)
+    np.testing.assert_array_equal(image.alpha, expected)
+    np.testing.assert_array_equal(as_uint16(image.rgb), pixels)
+
+
+def test_16bit_png_without_imagecodecs_reads_at_8_bits(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(sio, "_has_imagecodecs", lambda: False)
+    image = read_image(DATA / "rgb16.png")
+    assert image.bit_depth == 8
+    assert any("imagecodecs" in note for note in image.notes)
+    np.testing.assert_array_equal(as_uint8(image.rgb), corpus.rgb16_pixels() >> 8)
+
+
 def test_8bit_request_and_16bit_refusal(tmp_path: Path) -> None:
     image = read_image(DATA / "rgb16.png")
     out = write_image(tmp_path / "small.png", image.rgb, like=image, bit_depth=8)
