@@ -1,0 +1,549 @@
+"""Before/after compare view: a slider or side by side, one zoom and pan for both.
+
+Coordinates: the *canvas* is the output image, input pixels times the scale. The view
+maps canvas to screen by a zoom (device pixels per canvas pixel) and an origin (the
+canvas point at a pane's top-left). At zoom 1 the origin is kept on whole pixels and
+images are drawn without smoothing, so 100% shows every output pixel exactly once.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from PySide6.QtCore import QPointF, QRect, QRectF, Qt, Signal
+from PySide6.QtGui import (
+    QColor,
+    QFont,
+    QImage,
+    QMouseEvent,
+    QPainter,
+    QPaintEvent,
+    QPen,
+    QResizeEvent,
+    QWheelEvent,
+)
+from PySide6.QtWidgets import QSizePolicy, QWidget
+
+MIN_ZOOM = 0.02
+MAX_ZOOM = 64.0
+DIVIDER_GRAB_PX = 8
+WHEEL_STEP = 1.25
+
+
+def qimage_from_rgb(rgb: np.ndarray) -> QImage:
+    """(H, W, 3) float in [0, 1] or uint8 -> an RGB888 QImage owning its pixels."""
+    if rgb.dtype != np.uint8:
+        rgb = (np.clip(rgb, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
+    rgb = np.ascontiguousarray(rgb)
+    h, w = rgb.shape[:2]
+    img = QImage(rgb.data, w, h, 3 * w, QImage.Format.Format_RGB888)
+    return img.copy()  # detach from the numpy buffer, which may be freed
+
+
+def bicubic_qimage(rgb: np.ndarray, scale: int) -> QImage:
+    """The input enlarged by `scale` with bicubic, for display only (Pillow's kernel)."""
+    from PIL import Image
+
+    u8 = (np.clip(rgb, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
+    h, w = u8.shape[:2]
+    big = Image.fromarray(u8, "RGB").resize((w * scale, h * scale), Image.Resampling.BICUBIC)
+    return qimage_from_rgb(np.asarray(big))
+
+
+class CompareView(QWidget):
+    view_changed = Signal()  # zoom or pan changed: the visible region may be different
+    hovered = Signal(float, float)  # canvas coordinates under the mouse, or (-1, -1)
+    zoom_changed = Signal(float)
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setMouseTracking(True)
+        self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
+        self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
+        self.setMinimumSize(200, 150)
+        self._input: np.ndarray | None = None
+        self._before_src: QImage | None = None
+        self._before_bicubic: QImage | None = None
+        self._after: QImage | None = None
+        self._preview: QImage | None = None
+        self._preview_rect: QRect | None = None  # in canvas pixels
+        self._scale = 1
+        self._zoom = 1.0
+        self._origin = QPointF(0.0, 0.0)
+        self._fit = True
+        self._mode = "slider"
+        self._before_mode = "bicubic"
+        self._divider = 0.5
+        self._drag: str | None = None  # "divider" or "pan"
+        self._drag_start = QPointF()
+        self._drag_origin = QPointF()
+        self.after_label = "After"
+        self.placeholder = "Drop images here, paste (Ctrl+V), or use File > Open"
+
+    # ------------------------------------------------------------------ content
+
+    def set_input(self, rgb: np.ndarray | None, scale: int) -> None:
+        """A new input image: clears any result and fits it to the view."""
+        self._input = rgb
+        self._before_src = None if rgb is None else qimage_from_rgb(rgb)
+        self._before_bicubic = None
+        self._after = None
+        self.clear_preview()
+        self._scale = max(1, int(scale))
+        self.fit()
+
+    def set_scale(self, scale: int) -> None:
+        """The scale the canvas uses before a result exists (the chosen model's)."""
+        scale = max(1, int(scale))
+        if scale == self._scale or self._after is not None:
+            return
+        ratio = scale / self._scale
+        self._scale = scale
+        self._before_bicubic = None
+        if self._fit:
+            self.fit()
+        else:
+            # Same part of the image stays on screen; the zoom keeps its meaning
+            # (device pixels per output pixel).
+            self._origin = QPointF(self._origin.x() * ratio, self._origin.y() * ratio)
+            self._clamp()
+            self.update()
+            self.view_changed.emit()
+
+    def set_result(self, rgb: np.ndarray, scale: int, label: str) -> None:
+        if self._input is None:
+            return
+        old = self._scale
+        self._after = qimage_from_rgb(rgb)
+        self.clear_preview()
+        self.after_label = label
+        if scale != old:
+            self._scale = scale
+            self._before_bicubic = None
+            self.fit() if self._fit else self._clamp()
+        self.update()
+
+    def set_preview(self, rgb: np.ndarray, region: tuple[int, int, int, int], scale: int) -> None:
+        if self._input is None or scale != self._scale:
+            return
+        x, y, w, h = region
+        self._preview = qimage_from_rgb(rgb)
+        self._preview_rect = QRect(x * scale, y * scale, w * scale, h * scale)
+        self.update()
+
+    def clear_preview(self) -> None:
+        self._preview = None
+        self._preview_rect = None
+        self.update()
+
+    def clear_result(self) -> None:
+        self._after = None
+        self.clear_preview()
+
+    def has_result(self) -> bool:
+        return self._after is not None
+
+    def has_preview(self) -> bool:
+        return self._preview is not None
+
+    @property
+    def scale(self) -> int:
+        return self._scale
+
+    # ------------------------------------------------------------------ options
+
+    def set_mode(self, mode: str) -> None:
+        if mode not in ("slider", "side") or mode == self._mode:
+            return
+        self._mode = mode
+        if self._fit:
+            self.fit()
+        else:
+            self._clamp()
+        self.update()
+        self.view_changed.emit()
+
+    @property
+    def mode(self) -> str:
+        return self._mode
+
+    def set_before_mode(self, mode: str) -> None:
+        if mode in ("bicubic", "nearest"):
+            self._before_mode = mode
+            self.update()
+
+    @property
+    def before_mode(self) -> str:
+        return self._before_mode
+
+    def set_divider(self, fraction: float) -> None:
+        self._divider = min(1.0, max(0.0, fraction))
+        self.update()
+
+    @property
+    def divider(self) -> float:
+        return self._divider
+
+    # ----------------------------------------------------------------- geometry
+
+    def _canvas_size(self) -> tuple[int, int]:
+        if self._input is None:
+            return (0, 0)
+        h, w = self._input.shape[:2]
+        return (w * self._scale, h * self._scale)
+
+    def _panes(self) -> list[QRect]:
+        r = self.rect()
+        if self._mode == "side":
+            half = r.width() // 2
+            # Equal widths, so one origin and offset serve both panes.
+            return [QRect(0, 0, half - 1, r.height()), QRect(half + 1, 0, half - 1, r.height())]
+        return [r]
+
+    def _pane(self) -> QRect:
+        return self._panes()[0]
+
+    def _dpr(self) -> float:
+        return max(1.0, float(self.devicePixelRatioF()))
+
+    @property
+    def zoom(self) -> float:
+        """Device pixels per output pixel: 1.0 is 100%."""
+        return self._zoom
+
+    def _lz(self) -> float:
+        return self._zoom / self._dpr()
+
+    def fit(self) -> None:
+        self._fit = True
+        cw, ch = self._canvas_size()
+        pane = self._pane()
+        if cw and ch and pane.width() > 0 and pane.height() > 0:
+            z = min(pane.width() / cw, pane.height() / ch) * self._dpr()
+            self._zoom = max(MIN_ZOOM, min(MAX_ZOOM, z))
+        self._origin = QPointF(0.0, 0.0)
+        self._clamp()
+        self.update()
+        self.zoom_changed.emit(self._zoom)
+        self.view_changed.emit()
+
+    def set_zoom(self, zoom: float, anchor: QPointF | None = None) -> None:
+        """Zoom keeping the canvas point under `anchor` (pane coordinates) in place."""
+        zoom = max(MIN_ZOOM, min(MAX_ZOOM, zoom))
+        pane = self._pane()
+        if anchor is None:
+            anchor = QPointF(pane.width() / 2, pane.height() / 2)
+        c = self._to_canvas(anchor)
+        self._fit = False
+        self._zoom = zoom
+        lz = self._lz()
+        self._origin = QPointF(c.x() - anchor.x() / lz, c.y() - anchor.y() / lz)
+        self._clamp()
+        self.update()
+        self.zoom_changed.emit(self._zoom)
+        self.view_changed.emit()
+
+    def _to_canvas(self, p: QPointF) -> QPointF:
+        """Pane-relative point -> canvas point."""
+        lz = self._lz()
+        off = self._offset()
+        return QPointF((p.x() - off.x()) / lz, (p.y() - off.y()) / lz)
+
+    def _offset(self) -> QPointF:
+        """Screen position of canvas (0, 0) within a pane, whole device pixels."""
+        lz = self._lz()
+        dpr = self._dpr()
+        cw, ch = self._canvas_size()
+        pane = self._pane()
+        ox = -self._origin.x() * lz
+        oy = -self._origin.y() * lz
+        # An image smaller than the pane is centred instead of pinned to the corner.
+        if cw * lz < pane.width():
+            ox = (pane.width() - cw * lz) / 2
+        if ch * lz < pane.height():
+            oy = (pane.height() - ch * lz) / 2
+        return QPointF(math.floor(ox * dpr) / dpr, math.floor(oy * dpr) / dpr)
+
+    def _clamp(self) -> None:
+        cw, ch = self._canvas_size()
+        pane = self._pane()
+        lz = self._lz()
+        vw, vh = pane.width() / lz, pane.height() / lz
+        x = min(max(self._origin.x(), 0.0), max(0.0, cw - vw))
+        y = min(max(self._origin.y(), 0.0), max(0.0, ch - vh))
+        # Whole device pixels, so that 100% and 200% land exactly on pixel boundaries.
+        step = 1.0 / self._zoom
+        self._origin = QPointF(round(x / step) * step, round(y / step) * step)
+
+    def visible_canvas_rect(self) -> QRectF:
+        cw, ch = self._canvas_size()
+        pane = self._pane()
+        tl = self._to_canvas(QPointF(0, 0))
+        br = self._to_canvas(QPointF(pane.width(), pane.height()))
+        return QRectF(tl, br).intersected(QRectF(0, 0, cw, ch))
+
+    def visible_input_region(self) -> tuple[int, int, int, int] | None:
+        """(x, y, w, h) of the input pixels on screen, or None with no image."""
+        if self._input is None:
+            return None
+        r = self.visible_canvas_rect()
+        s = self._scale
+        h, w = self._input.shape[:2]
+        x0 = max(0, int(math.floor(r.left() / s)))
+        y0 = max(0, int(math.floor(r.top() / s)))
+        x1 = min(w, int(math.ceil(r.right() / s)))
+        y1 = min(h, int(math.ceil(r.bottom() / s)))
+        if x1 <= x0 or y1 <= y0:
+            return None
+        return (x0, y0, x1 - x0, y1 - y0)
+
+    def resizeEvent(self, event: QResizeEvent) -> None:  # noqa: N802 (Qt's name)
+        super().resizeEvent(event)
+        if self._fit:
+            self.fit()
+        else:
+            self._clamp()
+            self.view_changed.emit()
+
+    # ------------------------------------------------------------------ painting
+
+    def _before_image(self) -> tuple[QImage | None, float]:
+        """The "before" picture and how many canvas pixels one of its pixels covers."""
+        if self._before_src is None or self._input is None:
+            return None, 1.0
+        if self._before_mode == "bicubic" and self._scale > 1:
+            if self._before_bicubic is None:
+                self._before_bicubic = bicubic_qimage(self._input, self._scale)
+            return self._before_bicubic, 1.0
+        return self._before_src, float(self._scale)
+
+    def _draw(
+        self, p: QPainter, img: QImage, pane: QRect, px: float, at: QRectF | None = None
+    ) -> None:
+        """Draw `img` (each pixel `px` canvas pixels wide; placed at canvas rect `at`)."""
+        lz = self._lz()
+        off = self._offset()
+        at = at or QRectF(0, 0, img.width() * px, img.height() * px)
+        vis = self.visible_canvas_rect().intersected(at)
+        if vis.isEmpty():
+            return
+        # Whole source pixels, so each maps to the same number of device pixels.
+        sx0 = math.floor((vis.left() - at.left()) / px)
+        sy0 = math.floor((vis.top() - at.top()) / px)
+        sx1 = min(img.width(), math.ceil((vis.right() - at.left()) / px))
+        sy1 = min(img.height(), math.ceil((vis.bottom() - at.top()) / px))
+        src = QRectF(sx0, sy0, sx1 - sx0, sy1 - sy0)
+        tgt = QRectF(
+            pane.left() + off.x() + (at.left() + sx0 * px) * lz,
+            pane.top() + off.y() + (at.top() + sy0 * px) * lz,
+            (sx1 - sx0) * px * lz,
+            (sy1 - sy0) * px * lz,
+        )
+        smooth = self._zoom * px < 1.0
+        p.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, smooth)
+        p.drawImage(tgt, img, src)
+
+    def _draw_after(self, p: QPainter, pane: QRect) -> None:
+        if self._after is not None:
+            self._draw(p, self._after, pane, 1.0)
+            return
+        before, px = self._before_image()
+        if before is not None:
+            self._draw(p, before, pane, px)
+            if self._preview is not None:
+                p.fillRect(pane, QColor(0, 0, 0, 110))  # dim what is not upscaled yet
+        if self._preview is not None and self._preview_rect is not None:
+            self._draw(p, self._preview, pane, 1.0, QRectF(self._preview_rect))
+            r = self._canvas_to_screen(QRectF(self._preview_rect), pane)
+            p.setPen(QPen(QColor(255, 200, 0), 1, Qt.PenStyle.DashLine))
+            p.drawRect(r.adjusted(0, 0, -1, -1))
+
+    def _canvas_to_screen(self, r: QRectF, pane: QRect) -> QRectF:
+        lz = self._lz()
+        off = self._offset()
+        return QRectF(
+            pane.left() + off.x() + r.left() * lz,
+            pane.top() + off.y() + r.top() * lz,
+            r.width() * lz,
+            r.height() * lz,
+        )
+
+    def paintEvent(self, event: QPaintEvent) -> None:  # noqa: N802 (Qt's name)
+        p = QPainter(self)
+        p.fillRect(self.rect(), QColor(38, 38, 42))
+        if self._input is None:
+            p.setPen(QColor(170, 170, 175))
+            f = QFont(self.font())
+            f.setPointSizeF(f.pointSizeF() * 1.3)
+            p.setFont(f)
+            p.drawText(self.rect(), Qt.AlignmentFlag.AlignCenter, self.placeholder)
+            p.end()
+            return
+        before, px = self._before_image()
+        before_text = f"Before · {self._before_mode} x{self._scale}"
+        after_text = (
+            self.after_label
+            if self._after is not None
+            else ("Preview (visible region)" if self._preview is not None else "Not upscaled yet")
+        )
+        showing_after = self._after is not None or self._preview is not None
+        if self._mode == "side":
+            left, right = self._panes()
+            p.save()
+            p.setClipRect(left)
+            if before is not None:
+                self._draw(p, before, left, px)
+            p.restore()
+            p.save()
+            p.setClipRect(right)
+            self._draw_after(p, right)
+            p.restore()
+            p.fillRect(QRect(left.right() + 1, 0, 2, self.height()), QColor(20, 20, 20))
+            self._label(p, left, before_text, Qt.AlignmentFlag.AlignLeft)
+            self._label(p, right, after_text, Qt.AlignmentFlag.AlignLeft)
+        else:
+            pane = self._pane()
+            if not showing_after:
+                if before is not None:
+                    self._draw(p, before, pane, px)
+                self._label(p, pane, before_text, Qt.AlignmentFlag.AlignLeft)
+            else:
+                x = round(pane.left() + self._divider * pane.width())
+                p.save()
+                p.setClipRect(QRect(pane.left(), pane.top(), x - pane.left(), pane.height()))
+                if before is not None:
+                    self._draw(p, before, pane, px)
+                p.restore()
+                p.save()
+                p.setClipRect(QRect(x, pane.top(), pane.right() - x + 1, pane.height()))
+                self._draw_after(p, pane)
+                p.restore()
+                self._draw_divider(p, x, pane)
+                left_box = self._label(p, pane, before_text, Qt.AlignmentFlag.AlignLeft)
+                fm = p.fontMetrics()
+                after_w = fm.horizontalAdvance(after_text) + 14
+                # Two labels that would overlap in a narrow view go one under the other.
+                row = 1 if pane.right() - 8 - after_w <= left_box.right() + 8 else 0
+                self._label(p, pane, after_text, Qt.AlignmentFlag.AlignRight, row)
+        p.end()
+
+    def _draw_divider(self, p: QPainter, x: int, pane: QRect) -> None:
+        p.setRenderHint(QPainter.RenderHint.Antialiasing, True)
+        p.setPen(QPen(QColor(255, 255, 255, 220), 2))
+        p.drawLine(x, pane.top(), x, pane.bottom())
+        cy = pane.center().y()
+        p.setBrush(QColor(255, 255, 255, 230))
+        p.setPen(QPen(QColor(40, 40, 40), 1))
+        p.drawEllipse(QPointF(x, cy), 11, 11)
+        p.setPen(QPen(QColor(40, 40, 40), 2))
+        for d in (-1, 1):  # two small arrows: "drag me sideways"
+            p.drawLine(QPointF(x + d * 3, cy - 4), QPointF(x + d * 7, cy))
+            p.drawLine(QPointF(x + d * 7, cy), QPointF(x + d * 3, cy + 4))
+        p.setRenderHint(QPainter.RenderHint.Antialiasing, False)
+
+    def _label(
+        self, p: QPainter, pane: QRect, text: str, align: Qt.AlignmentFlag, row: int = 0
+    ) -> QRect:
+        fm = p.fontMetrics()
+        # Elided to the pane, so a long model name never runs off a narrow view.
+        text = fm.elidedText(text, Qt.TextElideMode.ElideMiddle, max(40, pane.width() - 30))
+        w = fm.horizontalAdvance(text) + 14
+        h = fm.height() + 8
+        x = pane.left() + 8 if align == Qt.AlignmentFlag.AlignLeft else pane.right() - 8 - w
+        box = QRect(x, pane.top() + 8 + row * (h + 4), w, h)
+        p.fillRect(box, QColor(0, 0, 0, 150))
+        p.setPen(QColor(240, 240, 240))
+        p.drawText(box, Qt.AlignmentFlag.AlignCenter, text)
+        return box
+
+    # ---------------------------------------------------------------- interaction
+
+    def _divider_x(self) -> float:
+        pane = self._pane()
+        return pane.left() + self._divider * pane.width()
+
+    def _near_divider(self, x: float) -> bool:
+        showing_after = self._after is not None or self._preview is not None
+        return (
+            self._mode == "slider"
+            and showing_after
+            and abs(x - self._divider_x()) <= DIVIDER_GRAB_PX
+        )
+
+    def _pane_point(self, pos: QPointF) -> tuple[QPointF, QRect]:
+        for pane in self._panes():
+            if pane.contains(pos.toPoint()):
+                return QPointF(pos.x() - pane.left(), pos.y() - pane.top()), pane
+        pane = self._pane()
+        return QPointF(pos.x() - pane.left(), pos.y() - pane.top()), pane
+
+    def wheelEvent(self, event: QWheelEvent) -> None:  # noqa: N802 (Qt's name)
+        if self._input is None:
+            return
+        steps = event.angleDelta().y() / 120.0
+        if steps == 0:
+            return
+        anchor, _ = self._pane_point(event.position())
+        self.set_zoom(self._zoom * WHEEL_STEP**steps, anchor)
+        event.accept()
+
+    def mousePressEvent(self, event: QMouseEvent) -> None:  # noqa: N802 (Qt's name)
+        pos = event.position()
+        if event.button() == Qt.MouseButton.LeftButton and self._near_divider(pos.x()):
+            self._drag = "divider"
+        elif event.button() in (Qt.MouseButton.LeftButton, Qt.MouseButton.MiddleButton):
+            self._drag = "pan"
+            self._drag_start = pos
+            self._drag_origin = QPointF(self._origin)
+            self.setCursor(Qt.CursorShape.ClosedHandCursor)
+        event.accept()
+
+    def mouseMoveEvent(self, event: QMouseEvent) -> None:  # noqa: N802 (Qt's name)
+        pos = event.position()
+        if self._drag == "divider":
+            pane = self._pane()
+            self.set_divider((pos.x() - pane.left()) / max(1, pane.width()))
+        elif self._drag == "pan":
+            lz = self._lz()
+            d = pos - self._drag_start
+            self._fit = False
+            self._origin = QPointF(
+                self._drag_origin.x() - d.x() / lz, self._drag_origin.y() - d.y() / lz
+            )
+            self._clamp()
+            self.update()
+        else:
+            shape = (
+                Qt.CursorShape.SplitHCursor
+                if self._near_divider(pos.x())
+                else Qt.CursorShape.ArrowCursor
+            )
+            self.setCursor(shape)
+        if self._input is not None:
+            pp, _ = self._pane_point(pos)
+            c = self._to_canvas(pp)
+            cw, ch = self._canvas_size()
+            if 0 <= c.x() < cw and 0 <= c.y() < ch:
+                self.hovered.emit(c.x(), c.y())
+            else:
+                self.hovered.emit(-1.0, -1.0)
+
+    def mouseReleaseEvent(self, event: QMouseEvent) -> None:  # noqa: N802 (Qt's name)
+        was_pan = self._drag == "pan"
+        self._drag = None
+        self.setCursor(Qt.CursorShape.ArrowCursor)
+        if was_pan:
+            self.view_changed.emit()
+
+    def mouseDoubleClickEvent(self, event: QMouseEvent) -> None:  # noqa: N802 (Qt's name)
+        if self._input is None:
+            return
+        if self._fit:
+            anchor, _ = self._pane_point(event.position())
+            self.set_zoom(1.0, anchor)
+        else:
+            self.fit()
+
+    def leaveEvent(self, event: object) -> None:  # noqa: N802 (Qt's name)
+        self.hovered.emit(-1.0, -1.0)

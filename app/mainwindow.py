@@ -1,0 +1,1226 @@
+"""The main window: compare view, controls, inside-view dock, batch list, status bar.
+
+The window owns no model maths. It reads images (seemore_core.imageio), hands jobs to
+the `Worker` in its thread, and draws what comes back. Torch is never imported here:
+the worker's `warm_up` does it, so the window is on screen while torch loads.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PySide6.QtCore import QByteArray, QSize, Qt, QThread, QTimer, Signal
+from PySide6.QtGui import (
+    QAction,
+    QActionGroup,
+    QCloseEvent,
+    QDragEnterEvent,
+    QDropEvent,
+    QIcon,
+    QImage,
+    QKeySequence,
+    QShowEvent,
+    QStandardItemModel,
+)
+from PySide6.QtWidgets import (
+    QApplication,
+    QCheckBox,
+    QComboBox,
+    QDockWidget,
+    QFileDialog,
+    QLabel,
+    QListWidget,
+    QListWidgetItem,
+    QMainWindow,
+    QMessageBox,
+    QProgressBar,
+    QPushButton,
+    QToolBar,
+)
+
+from seemore_core.imageio import (
+    ImageIOError,
+    LoadedImage,
+    image_from_array,
+    is_image_path,
+    read_image,
+)
+from seemore_core.progress import Progress
+
+from . import qtfix
+from .compare_view import CompareView
+from .dialogs import AboutDialog, BatchExportDialog, CheckpointDialog
+from .inside_view import InsideView
+from .settings import Settings
+from .worker import (
+    BatchJob,
+    BatchSummary,
+    CheckpointJob,
+    ExportJob,
+    ModelChoice,
+    RunOutput,
+    UpscaleJob,
+    Worker,
+    is_checkpoint_path,
+)
+
+# A preview of the visible region is worth it only when that region is clearly smaller
+# than the image; otherwise the whole run is barely longer than the preview would be.
+PREVIEW_MAX_FRACTION = 0.6
+TILE_CHOICES: tuple[tuple[str, int | None], ...] = (
+    ("Auto", None),
+    ("Whole image", 0),
+    ("128 px", 128),
+    ("256 px", 256),
+    ("512 px", 512),
+    ("1024 px", 1024),
+)
+SAVE_FILTERS = {
+    "png": "PNG image (*.png)",
+    "jpg": "JPEG image (*.jpg *.jpeg)",
+    "webp": "WebP image (*.webp)",
+    "tif": "TIFF image (*.tif *.tiff)",
+}
+OPEN_FILTER = (
+    "Images (*.png *.jpg *.jpeg *.webp *.tif *.tiff *.bmp *.gif);;"
+    "Models (*.pth *.pt *.safetensors *.ckpt);;All files (*)"
+)
+
+
+def icon_path() -> Path | None:
+    here = Path(__file__).resolve().parent
+    for p in (
+        here.parent / "resources" / "icons" / "seemore.svg",  # source tree
+        here.parent / "seemore_core" / "resources" / "icons" / "seemore.svg",  # installed
+    ):
+        if p.is_file():
+            return p
+    return None
+
+
+def qimage_to_array(img: QImage) -> np.ndarray:
+    """A QImage -> (H, W, 3|4) uint8, with alpha only when the image has an alpha channel."""
+    has_alpha = img.hasAlphaChannel()
+    img = img.convertToFormat(QImage.Format.Format_RGBA8888)
+    w, h, bpl = img.width(), img.height(), img.bytesPerLine()
+    buf = np.frombuffer(img.constBits(), dtype=np.uint8, count=img.sizeInBytes())
+    arr = buf.reshape(h, bpl)[:, : w * 4].reshape(h, w, 4).copy()
+    return arr if has_alpha else arr[:, :, :3]
+
+
+class MainWindow(QMainWindow):
+    submit = Signal(object)  # a job for the worker (queued across threads)
+    engine_ready = Signal()
+    run_done = Signal(bool)  # a full upscale ended: True with a result
+    export_done = Signal(bool)
+
+    def __init__(self, settings: Settings | None = None) -> None:
+        super().__init__()
+        qtfix.install()
+        self.settings = settings or Settings.load()
+        self.loaded: LoadedImage | None = None
+        self.image_name = ""
+        self.result: RunOutput | None = None
+        self.preview: RunOutput | None = None
+        self.engine_info: dict[str, Any] | None = None
+        self.errors: list[str] = []  # every message shown to the user, newest last
+        self.persist = True  # save settings on close (a headless capture does not)
+        self._restoring = False
+        self.batch: list[Path] = []
+        self._jobs: dict[int, object] = {}
+        self._ask_checkpoint: set[int] = set()
+        self._job_seq = 0
+        self._upscale_id: int | None = None
+        self._last_job: UpscaleJob | None = None
+        self._pending_upscale = False
+        self._checkpoint_scales: dict[str, int] = {}
+        self._checkpoint_dialog: CheckpointDialog | None = None
+        self._message_boxes: list[QMessageBox] = []
+
+        self.setWindowTitle("seemore")
+        self.setAcceptDrops(True)
+        ip = icon_path()
+        if ip is not None:
+            self.setWindowIcon(QIcon(str(ip)))
+
+        self.view = CompareView()
+        self.setCentralWidget(self.view)
+        self._build_controls()
+        self._build_docks()
+        self._build_status()
+        self._build_menus()
+        self._apply_settings()
+
+        self.view.hovered.connect(self._on_hover)
+        self.view.zoom_changed.connect(lambda z: self.zoom_label.setText(f"{z * 100:.0f}%"))
+        self.inside.features.request.connect(self._on_feature_request)
+
+        self._thread = QThread(self)
+        self._thread.setObjectName("seemore-worker")
+        self.worker = Worker()
+        self.worker.moveToThread(self._thread)
+        self._thread.started.connect(self.worker.warm_up)
+        self._thread.finished.connect(self.worker.deleteLater)
+        self.submit.connect(self.worker.run)
+        # Plain methods of this window, so Qt queues each call from the worker's thread
+        # onto the UI thread. Not @Slot: PySide6 6.12 runs a @Slot override of a
+        # subclass in the emitting thread, even on a queued connection.
+        self.worker.ready.connect(self._on_ready)
+        self.worker.progress.connect(self._on_progress)
+        self.worker.output.connect(self._on_output)
+        self.worker.failed.connect(self._on_failed)
+        self.worker.cancelled.connect(self._on_cancelled)
+        self.worker.checkpoint_info.connect(self._on_checkpoint_info)
+        self.worker.exported.connect(self._on_exported)
+        self.worker.batch_item.connect(self._on_batch_item)
+        self.worker.batch_done.connect(self._on_batch_done)
+        self.worker.finished.connect(self._on_job_finished)
+        self._thread.start()
+        self._update_actions()
+
+    # ================================================================== building
+
+    def _build_controls(self) -> None:
+        bar = QToolBar("Upscale")
+        bar.setObjectName("controls")
+        bar.setMovable(False)
+        bar.setIconSize(QSize(16, 16))
+        self.addToolBar(Qt.ToolBarArea.TopToolBarArea, bar)
+
+        self.model_combo = QComboBox()
+        self.model_combo.setMinimumContentsLength(18)
+        self.model_combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
+        self.model_combo.addItem("loading engine…", None)
+        self.scale_combo = QComboBox()
+        self.device_combo = QComboBox()
+        for d in ("auto", "cpu", "cuda"):
+            self.device_combo.addItem(d, d)
+        self.tile_combo = QComboBox()
+        for label, value in TILE_CHOICES:
+            self.tile_combo.addItem(label, value)
+        self.tile_combo.setToolTip("Input pixels per tile side: smaller uses less memory")
+        self.per_tile = QCheckBox("Per-tile routing")
+        self.per_tile.setToolTip(
+            "Let each tile choose its own experts (shown in the routing panel)"
+        )
+        self.upscale_button = QPushButton("Upscale")
+        self.upscale_button.setDefault(True)
+        self.upscale_button.setStyleSheet("QPushButton { font-weight: bold; padding: 3px 14px; }")
+        self.cancel_button = QPushButton("Cancel")
+        self.cancel_button.setEnabled(False)
+
+        for label, w in (
+            ("Model", self.model_combo),
+            ("Scale", self.scale_combo),
+            ("Device", self.device_combo),
+            ("Tile", self.tile_combo),
+        ):
+            lab = QLabel(f" {label} ")
+            bar.addWidget(lab)
+            bar.addWidget(w)
+        bar.addSeparator()
+        bar.addWidget(self.per_tile)
+        bar.addSeparator()
+        bar.addWidget(self.upscale_button)
+        bar.addWidget(self.cancel_button)
+
+        self.model_combo.currentIndexChanged.connect(self._model_changed)
+        self.scale_combo.currentIndexChanged.connect(self._scale_changed)
+        self.device_combo.currentIndexChanged.connect(self._controls_changed)
+        self.tile_combo.currentIndexChanged.connect(self._controls_changed)
+        self.per_tile.toggled.connect(self._controls_changed)
+        self.upscale_button.clicked.connect(self.upscale)
+        self.cancel_button.clicked.connect(self.cancel)
+
+    def _build_docks(self) -> None:
+        self.inside = InsideView()
+        self.inside_dock = QDockWidget("Inside the network", self)
+        self.inside_dock.setObjectName("inside")
+        self.inside_dock.setWidget(self.inside)
+        self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, self.inside_dock)
+
+        self.batch_list = QListWidget()
+        self.batch_list.itemActivated.connect(self._batch_item_activated)
+        self.batch_list.itemClicked.connect(self._batch_item_activated)
+        self.batch_dock = QDockWidget("Batch", self)
+        self.batch_dock.setObjectName("batch")
+        self.batch_dock.setWidget(self.batch_list)
+        self.addDockWidget(Qt.DockWidgetArea.LeftDockWidgetArea, self.batch_dock)
+        self.batch_dock.hide()
+
+    def _build_status(self) -> None:
+        sb = self.statusBar()
+        self.pixel_label = QLabel("")
+        self.zoom_label = QLabel("")
+        self.progress_bar = QProgressBar()
+        self.progress_bar.setRange(0, 1000)
+        self.progress_bar.setMaximumWidth(220)
+        self.progress_bar.setTextVisible(True)
+        self.progress_bar.hide()
+        self.eta_label = QLabel("")
+        sb.addPermanentWidget(self.pixel_label)
+        sb.addPermanentWidget(self.zoom_label)
+        sb.addPermanentWidget(self.progress_bar)
+        sb.addPermanentWidget(self.eta_label)
+        sb.showMessage("Loading the inference engine…")
+
+    def _act(self, menu: Any, text: str, slot: Any, shortcut: Any = None) -> QAction:
+        a = QAction(text, self)
+        if shortcut is not None:
+            a.setShortcut(QKeySequence(shortcut))
+        a.triggered.connect(slot)
+        menu.addAction(a)
+        return a
+
+    def _build_menus(self) -> None:
+        mb = self.menuBar()
+        f = mb.addMenu("&File")
+        self._act(f, "&Open…", self.open_dialog, QKeySequence.StandardKey.Open)
+        self._act(f, "Open &Folder…", self.open_folder_dialog)
+        self.recent_menu = f.addMenu("Open &Recent")
+        self.recent_menu.aboutToShow.connect(self._fill_recent)
+        self._act(f, "&Paste Image", self.paste, QKeySequence.StandardKey.Paste)
+        f.addSeparator()
+        self._act(f, "Load &Model…", self.load_model_dialog, "Ctrl+M")
+        f.addSeparator()
+        self.save_action = self._act(
+            f, "&Save Result As…", self.save_dialog, QKeySequence.StandardKey.Save
+        )
+        self.batch_action = self._act(f, "Upscale &Batch to Folder…", self.batch_dialog, "Ctrl+B")
+        f.addSeparator()
+        self._act(f, "&Quit", self.close, QKeySequence.StandardKey.Quit)
+
+        v = mb.addMenu("&View")
+        self._act(v, "&Fit", self.view.fit, "Ctrl+0")
+        self._act(v, "&100%", lambda: self.view.set_zoom(1.0), "Ctrl+1")
+        self._act(v, "&200%", lambda: self.view.set_zoom(2.0), "Ctrl+2")
+        self._act(
+            v,
+            "Zoom &In",
+            lambda: self.view.set_zoom(self.view.zoom * 1.25),
+            QKeySequence.StandardKey.ZoomIn,
+        )
+        self._act(
+            v,
+            "Zoom &Out",
+            lambda: self.view.set_zoom(self.view.zoom / 1.25),
+            QKeySequence.StandardKey.ZoomOut,
+        )
+        v.addSeparator()
+        mode = QActionGroup(self)
+        self.slider_action = self._act(
+            v, "Before/After &Slider", lambda: self.set_compare_mode("slider"), "Ctrl+Shift+S"
+        )
+        self.side_action = self._act(
+            v, "Side by Si&de", lambda: self.set_compare_mode("side"), "Ctrl+Shift+D"
+        )
+        for a in (self.slider_action, self.side_action):
+            a.setCheckable(True)
+            mode.addAction(a)
+        v.addSeparator()
+        before = QActionGroup(self)
+        self.bicubic_action = self._act(
+            v, "Before: &Bicubic", lambda: self.set_before_mode("bicubic")
+        )
+        self.nearest_action = self._act(
+            v, "Before: &Nearest", lambda: self.set_before_mode("nearest")
+        )
+        for a in (self.bicubic_action, self.nearest_action):
+            a.setCheckable(True)
+            before.addAction(a)
+        self.preview_action = self._act(v, "&Preview Visible Region First", self._toggle_preview)
+        self.preview_action.setCheckable(True)
+        v.addSeparator()
+        v.addAction(self.inside_dock.toggleViewAction())
+        v.addAction(self.batch_dock.toggleViewAction())
+
+        r = mb.addMenu("&Run")
+        self.upscale_action = self._act(r, "&Upscale", self.upscale, "Ctrl+Return")
+        self.cancel_action = self._act(r, "&Cancel", self.cancel, "Esc")
+
+        h = mb.addMenu("&Help")
+        self._act(h, "&About seemore", self.about)
+
+        # A second toolbar for the view, so the common switches are one click away.
+        vb = QToolBar("View")
+        vb.setObjectName("viewbar")
+        vb.setMovable(False)
+        self.addToolBar(Qt.ToolBarArea.TopToolBarArea, vb)
+        self.mode_combo = QComboBox()
+        self.mode_combo.addItem("Slider", "slider")
+        self.mode_combo.addItem("Side by side", "side")
+        self.mode_combo.currentIndexChanged.connect(
+            lambda: self.set_compare_mode(self.mode_combo.currentData())
+        )
+        self.before_combo = QComboBox()
+        self.before_combo.addItem("Bicubic", "bicubic")
+        self.before_combo.addItem("Nearest", "nearest")
+        self.before_combo.currentIndexChanged.connect(
+            lambda: self.set_before_mode(self.before_combo.currentData())
+        )
+        vb.addWidget(QLabel(" Compare "))
+        vb.addWidget(self.mode_combo)
+        vb.addWidget(QLabel(" Before "))
+        vb.addWidget(self.before_combo)
+        vb.addSeparator()
+        for text, slot in (
+            ("Fit", self.view.fit),
+            ("100%", lambda: self.view.set_zoom(1.0)),
+            ("200%", lambda: self.view.set_zoom(2.0)),
+        ):
+            b = QPushButton(text)
+            b.setFlat(True)
+            b.clicked.connect(slot)
+            vb.addWidget(b)
+
+    def _apply_settings(self) -> None:
+        s = self.settings
+        # Setting one control fires its change handler, which would write the other
+        # controls' (not yet restored) values back into the settings.
+        self._restoring = True
+        self._select_data(self.device_combo, s.device)
+        i = self.tile_combo.findData(s.tile)
+        if i < 0 and s.tile is not None:
+            self.tile_combo.addItem(f"{s.tile} px", s.tile)
+            i = self.tile_combo.count() - 1
+        self.tile_combo.setCurrentIndex(max(0, i))
+        self.per_tile.setChecked(s.per_tile_routing)
+        self.set_compare_mode(s.compare_mode)
+        self.set_before_mode(s.before_mode)
+        self.preview_action.setChecked(s.preview_first)
+        self.inside.features.set_colormap(s.feature_colormap)
+        self.inside.features.set_point(s.feature_point)
+        self.scale_combo.addItem(f"x{s.scale}", s.scale)
+        self.view.set_scale(s.scale)
+        if s.geometry:
+            self.restoreGeometry(QByteArray.fromBase64(s.geometry.encode()))
+        else:
+            self.resize(1400, 880)
+        if s.window_state:
+            self.restoreState(QByteArray.fromBase64(s.window_state.encode()))
+        self._first_layout = not s.window_state
+        self._restoring = False
+
+    @staticmethod
+    def _select_data(combo: QComboBox, value: Any) -> bool:
+        i = combo.findData(value)
+        if i >= 0:
+            combo.setCurrentIndex(i)
+        return i >= 0
+
+    # ============================================================== engine ready
+
+    def _on_ready(self, info: dict[str, Any]) -> None:
+        self.engine_info = info
+        if "error" in info:
+            self.show_error(info["error"])
+            self.statusBar().showMessage("The inference engine could not be loaded.")
+            self.engine_ready.emit()  # "ready" as in "settled": waiters must not hang
+            if self._pending_upscale:
+                self._pending_upscale = False
+                self._set_busy(False)
+                self.run_done.emit(False)
+            return
+        model = self.device_combo.model()
+        if isinstance(model, QStandardItemModel):
+            item = model.item(self.device_combo.findData("cuda"))
+            if item is not None and not info.get("cuda"):
+                item.setEnabled(False)
+                item.setToolTip("No CUDA GPU found")
+        if info.get("mps") and self.device_combo.findData("mps") < 0:
+            self.device_combo.addItem("mps", "mps")
+        if not info.get("cuda") and self.device_combo.currentData() == "cuda":
+            self._select_data(self.device_combo, "auto")
+        self._fill_models()
+        dev = info.get("cuda_name") or ("Apple MPS" if info.get("mps") else "CPU")
+        self.statusBar().showMessage(f"Ready · PyTorch {info.get('torch')} · {dev}", 8000)
+        current = self.model_choice()
+        if (
+            current is not None
+            and current.kind == "file"
+            and current.name not in self._checkpoint_scales
+        ):
+            self.inspect_checkpoint(current.name, ask=False)
+        self._update_actions()
+        self.engine_ready.emit()
+        if self._pending_upscale:
+            self._pending_upscale = False
+            self.upscale()
+
+    def _bundled(self) -> dict[str, list[int]]:
+        found: dict[str, list[int]] = {}
+        for v, s, _ in (self.engine_info or {}).get("bundled", []):
+            found.setdefault(v, []).append(int(s))
+        return found
+
+    def _fill_models(self, select: str | None = None) -> None:
+        want = select if select is not None else self.settings.model
+        self.model_combo.blockSignals(True)
+        self.model_combo.clear()
+        for v in self._bundled():
+            self.model_combo.addItem(f"SeemoRe-{v} (bundled)", ("bundled", v))
+        for p in self.settings.checkpoints:
+            if Path(p).is_file():
+                self.model_combo.addItem(Path(p).name, ("file", p))
+                self.model_combo.setItemData(
+                    self.model_combo.count() - 1, p, Qt.ItemDataRole.ToolTipRole
+                )
+        if self.model_combo.count() == 0:
+            self.model_combo.addItem("no bundled weights: load a checkpoint", None)
+        idx = 0
+        for i in range(self.model_combo.count()):
+            d = self.model_combo.itemData(i)
+            if d is not None and (
+                d[1] == want or (d[0] == "bundled" and d[1] == str(want).upper())
+            ):
+                idx = i
+        self.model_combo.setCurrentIndex(idx)
+        self.model_combo.blockSignals(False)
+        self._model_changed()
+
+    def _model_changed(self) -> None:
+        d = self.model_combo.currentData()
+        keep = self.scale_combo.currentData() or self.settings.scale
+        self.scale_combo.blockSignals(True)
+        self.scale_combo.clear()
+        if d is None:
+            self.scale_combo.addItem(f"x{keep}", keep)
+        elif d[0] == "bundled":
+            for s in sorted(self._bundled().get(d[1], [])):
+                self.scale_combo.addItem(f"x{s}", s)
+            self._select_data(self.scale_combo, keep)
+        else:
+            s = self._checkpoint_scales.get(d[1])
+            self.scale_combo.addItem(f"x{s}" if s else "x?", s or 0)
+        self.scale_combo.setEnabled(self.scale_combo.count() > 1)
+        self.scale_combo.blockSignals(False)
+        if d is not None and self.engine_info is not None:
+            self.settings.model = d[1]
+        self._scale_changed()
+
+    def _scale_changed(self) -> None:
+        s = self.scale_combo.currentData()
+        if s:
+            if self.engine_info is not None:
+                self.settings.scale = int(s)
+            self.view.set_scale(int(s))
+
+    def _controls_changed(self) -> None:
+        if self._restoring:
+            return
+        self.settings.device = self.device_combo.currentData() or "auto"
+        self.settings.tile = self.tile_combo.currentData()
+        self.settings.per_tile_routing = self.per_tile.isChecked()
+
+    def model_choice(self) -> ModelChoice | None:
+        d = self.model_combo.currentData()
+        if d is None:
+            if self.engine_info is None and self.settings.model:
+                # Not loaded yet: the saved choice stands in.
+                m = self.settings.model
+                if Path(m).suffix and Path(m).is_file():
+                    return ModelChoice("file", m, self._checkpoint_scales.get(m, 0))
+                return ModelChoice("bundled", m.upper(), self.settings.scale)
+            return None
+        if d[0] == "file":
+            return ModelChoice("file", d[1], self._checkpoint_scales.get(d[1], 0))
+        return ModelChoice(
+            "bundled", d[1], int(self.scale_combo.currentData() or self.settings.scale)
+        )
+
+    # ============================================================ loading input
+
+    def open_paths(self, paths: list[str | os.PathLike[str]]) -> None:
+        """Open what was dropped or chosen: images, folders (a batch) and checkpoints."""
+        images: list[Path] = []
+        checkpoints: list[Path] = []
+        folder_given = False
+        for raw in paths:
+            p = Path(raw)
+            if p.is_dir():
+                folder_given = True
+                images += sorted(q for q in p.iterdir() if q.is_file() and is_image_path(q))
+            elif is_checkpoint_path(p):
+                checkpoints.append(p)
+            else:
+                images.append(p)
+        if checkpoints:
+            self.inspect_checkpoint(checkpoints[-1], ask=True)
+        if folder_given and not images:
+            self.show_error("No images found in the dropped folder.")
+            return
+        if not images:
+            return
+        self.set_batch(images if (len(images) > 1 or folder_given) else [])
+        self.load_image(images[0])
+
+    def load_image(self, path: str | os.PathLike[str]) -> bool:
+        p = Path(path)
+        QApplication.setOverrideCursor(Qt.CursorShape.WaitCursor)
+        try:
+            img = read_image(p)
+        except ImageIOError as e:
+            self.show_error(str(e), title="Cannot open image")
+            return False
+        except OSError as e:  # a vanished file or a permission problem
+            self.show_error(f"{p}: {e.strerror or e}", title="Cannot open image")
+            return False
+        finally:
+            QApplication.restoreOverrideCursor()
+        self.set_image(img, p.name)
+        self.settings.add_recent(p)
+        self.settings.last_open_dir = str(p.resolve().parent)
+        self._select_batch_item(p)
+        for note in img.notes:
+            self.statusBar().showMessage(f"{p.name}: {note}", 8000)
+        return True
+
+    def set_image(self, img: LoadedImage, name: str) -> None:
+        self._cancel_upscale()
+        self.loaded = img
+        self.image_name = name
+        self.result = None
+        self.preview = None
+        self.view.set_input(img.rgb, int(self.scale_combo.currentData() or self.settings.scale))
+        self.inside.routing.clear()
+        self.inside.routing.set_input(img.rgb)
+        self.inside.features.clear()
+        extra = " · alpha" if img.alpha is not None else ""
+        self.setWindowTitle(f"{name} ({img.width}x{img.height}) — seemore")
+        self.statusBar().showMessage(
+            f"{name}: {img.width}x{img.height}, {img.format}, {img.bit_depth}-bit{extra}", 6000
+        )
+        self._update_actions()
+
+    def set_batch(self, files: list[Path]) -> None:
+        self.batch = list(files)
+        self.batch_list.clear()
+        for f in self.batch:
+            it = QListWidgetItem(f.name)
+            it.setData(Qt.ItemDataRole.UserRole, str(f))
+            it.setToolTip(str(f))
+            self.batch_list.addItem(it)
+        self.batch_dock.setVisible(len(self.batch) > 1)
+        self.batch_dock.setWindowTitle(f"Batch ({len(self.batch)})")
+        self._update_actions()
+
+    def _select_batch_item(self, p: Path) -> None:
+        for i in range(self.batch_list.count()):
+            it = self.batch_list.item(i)
+            if it.data(Qt.ItemDataRole.UserRole) == str(p):
+                self.batch_list.setCurrentItem(it)
+
+    def _batch_item_activated(self, item: QListWidgetItem) -> None:
+        p = Path(item.data(Qt.ItemDataRole.UserRole))
+        if self.loaded is None or self.loaded.source is None or self.loaded.source != p:
+            self.load_image(p)
+
+    def paste(self) -> None:
+        md = QApplication.clipboard().mimeData()
+        if md is None:
+            return
+        if md.hasUrls():
+            local = [u.toLocalFile() for u in md.urls() if u.isLocalFile()]
+            if local:
+                self.open_paths(local)
+                return
+        if md.hasImage():
+            qimg = QImage(md.imageData())
+            if qimg.isNull():
+                self.show_error("The clipboard image could not be read.")
+                return
+            img = image_from_array(qimage_to_array(qimg))
+            self.set_batch([])
+            self.set_image(img, "clipboard image")
+            return
+        self.statusBar().showMessage("The clipboard holds no image.", 4000)
+
+    def dragEnterEvent(self, event: QDragEnterEvent) -> None:  # noqa: N802 (Qt's name)
+        md = event.mimeData()
+        if md.hasUrls() or md.hasImage():
+            event.acceptProposedAction()
+
+    def dropEvent(self, event: QDropEvent) -> None:  # noqa: N802 (Qt's name)
+        md = event.mimeData()
+        local = [u.toLocalFile() for u in md.urls() if u.isLocalFile()]
+        event.acceptProposedAction()
+        if local:
+            self.open_paths(local)
+        elif md.hasImage():
+            img = image_from_array(qimage_to_array(QImage(md.imageData())))
+            self.set_batch([])
+            self.set_image(img, "dropped image")
+
+    def open_dialog(self) -> None:
+        files, _ = QFileDialog.getOpenFileNames(
+            self, "Open images or a model", self.settings.last_open_dir, OPEN_FILTER
+        )
+        if files:
+            self.open_paths(files)
+
+    def open_folder_dialog(self) -> None:
+        d = QFileDialog.getExistingDirectory(
+            self, "Open a folder of images", self.settings.last_open_dir
+        )
+        if d:
+            self.open_paths([d])
+
+    def _fill_recent(self) -> None:
+        self.recent_menu.clear()
+        live = [r for r in self.settings.recent_files if Path(r).exists()]
+        for r in live:
+            a = self.recent_menu.addAction(Path(r).name)
+            a.setToolTip(r)
+            a.triggered.connect(lambda _=False, r=r: self.open_paths([r]))
+        if not live:
+            a = self.recent_menu.addAction("(none)")
+            a.setEnabled(False)
+        else:
+            self.recent_menu.addSeparator()
+            self.recent_menu.addAction("Clear", self._clear_recent)
+
+    def _clear_recent(self) -> None:
+        self.settings.recent_files = []
+
+    # ================================================================== models
+
+    def load_model_dialog(self) -> None:
+        f, _ = QFileDialog.getOpenFileName(
+            self,
+            "Load a SeemoRe checkpoint",
+            self.settings.last_open_dir,
+            "Checkpoints (*.pth *.pt *.safetensors *.ckpt);;All files (*)",
+        )
+        if f:
+            self.inspect_checkpoint(f, ask=True)
+
+    def inspect_checkpoint(self, path: str | os.PathLike[str], ask: bool = True) -> int:
+        """Read a checkpoint's details in the worker; with `ask`, show them before use."""
+        job_id = self._submit(CheckpointJob(0, Path(path)), busy=False)
+        if ask:
+            self._ask_checkpoint.add(job_id)
+            self.statusBar().showMessage(f"Reading {Path(path).name}…")
+        return job_id
+
+    def _on_checkpoint_info(self, job_id: int, info: dict[str, Any]) -> None:
+        self._checkpoint_scales[info["path"]] = int(info["scale"])
+        if job_id in self._ask_checkpoint:
+            self._ask_checkpoint.discard(job_id)
+            dlg = CheckpointDialog(info, self)
+            dlg.accepted.connect(lambda: self.use_checkpoint(info["path"]))
+            self._checkpoint_dialog = dlg
+            dlg.open()
+        elif self.model_choice() is not None and self.model_choice().name == info["path"]:
+            self._model_changed()
+
+    def use_checkpoint(self, path: str | os.PathLike[str]) -> None:
+        """Make a checkpoint file the current model (its details already known or not)."""
+        p = str(Path(path).resolve())
+        if str(path) in self._checkpoint_scales:
+            self._checkpoint_scales[p] = self._checkpoint_scales[str(path)]
+        self.settings.add_checkpoint(p)
+        self.settings.model = p
+        if self.engine_info is not None:
+            self._fill_models(select=p)
+        else:
+            self.model_combo.clear()
+            self.model_combo.addItem(Path(p).name, ("file", p))
+        if p not in self._checkpoint_scales:
+            self.inspect_checkpoint(p, ask=False)
+        self.statusBar().showMessage(f"Model: {Path(p).name}", 5000)
+
+    def select_bundled(self, variant: str, scale: int | None = None) -> None:
+        self.settings.model = variant.upper()
+        if scale:
+            self.settings.scale = scale
+        if self.engine_info is not None:
+            self._fill_models(select=variant.upper())
+            if scale:
+                self._select_data(self.scale_combo, scale)
+
+    # ================================================================= upscale
+
+    def _next_id(self) -> int:
+        self._job_seq += 1
+        return self._job_seq
+
+    def _submit(self, job: Any, busy: bool = True) -> int:
+        job.job_id = self._next_id()
+        self._jobs[job.job_id] = job
+        if busy:
+            self._set_busy(True)
+        self.submit.emit(job)
+        return job.job_id
+
+    def upscale(self) -> None:
+        if self.loaded is None:
+            self.show_error(
+                "Open an image first (drop it on the window, paste it, or File > Open)."
+            )
+            self.run_done.emit(False)
+            return
+        if self.engine_info is None:
+            self._pending_upscale = True
+            self.statusBar().showMessage("Upscale starts as soon as the engine has loaded…")
+            self._set_busy(True)
+            return
+        choice = self.model_choice()
+        if choice is None:
+            self.show_error(
+                "No model: there are no bundled weights yet. Drop a SeemoRe checkpoint "
+                "(.pth or .safetensors) on the window, or use File > Load Model."
+            )
+            self.run_done.emit(False)
+            return
+        self._cancel_upscale()
+        img = self.loaded
+        full = (0, 0, img.width, img.height)
+        visible = self.view.visible_input_region() or full
+        area = visible[2] * visible[3]
+        preview = None
+        if (
+            self.preview_action.isChecked()
+            and area <= PREVIEW_MAX_FRACTION * img.width * img.height
+        ):
+            preview = visible
+        fp = self.inside.features
+        job = UpscaleJob(
+            0,
+            img.rgb,
+            choice,
+            device=self.device_combo.currentData() or "auto",
+            tile=self.tile_combo.currentData(),
+            per_tile_routing=self.per_tile.isChecked(),
+            preview_region=preview,
+            feature_point=fp.selected_point(),
+            feature_block=fp.selected_block(),
+            feature_region=self._feature_region(fp.selected_region_mode()),
+            region_mode=fp.selected_region_mode(),
+            progress=Progress(),
+        )
+        self._upscale_id = self._submit(job)
+        self._last_job = job
+        self.preview = None
+        self.view.clear_preview()
+        self.statusBar().showMessage(f"Upscaling with {choice.label}…")
+
+    def _feature_region(self, mode: str) -> tuple[int, int, int, int] | None:
+        if mode != "view" or self.loaded is None:
+            return None
+        r = self.view.visible_input_region()
+        if r is None or (r[2] >= self.loaded.width and r[3] >= self.loaded.height):
+            return None
+        return r
+
+    def _on_feature_request(self, point: str, region_mode: str, block: int) -> None:
+        last = self._last_job
+        if (
+            last is None
+            or self.loaded is None
+            or last.rgb is not self.loaded.rgb
+            or self.result is None
+        ):
+            return
+        job = UpscaleJob(
+            0,
+            last.rgb,
+            last.model,
+            device=last.device,
+            tile=last.tile,
+            per_tile_routing=last.per_tile_routing,
+            feature_point=point,
+            feature_block=block,
+            feature_region=self._feature_region(region_mode),
+            features_only=True,
+            region_mode=region_mode,
+            progress=Progress(),
+        )
+        self._submit(job)
+
+    def cancel(self) -> None:
+        """Stop every running or queued job: the engine stops before its next tile."""
+        if self._pending_upscale:
+            self._pending_upscale = False
+            self._set_busy(False)
+        for job in self._jobs.values():
+            prog = getattr(job, "progress", None)
+            if prog is not None:
+                prog.cancel()
+        if self._jobs:
+            self.statusBar().showMessage("Cancelling…")
+
+    def _cancel_upscale(self) -> None:
+        if self._upscale_id is not None and self._upscale_id in self._jobs:
+            job = self._jobs[self._upscale_id]
+            job.progress.cancel()  # type: ignore[attr-defined]
+        self._upscale_id = None
+
+    def _on_progress(self, job_id: int, fraction: float, stage: str, eta: object) -> None:
+        if job_id not in self._jobs:
+            return
+        self.progress_bar.show()
+        if stage.startswith(("loading", "reading")) or stage == "saving":
+            self.progress_bar.setRange(0, 0)  # no fraction to show: a busy indicator
+        else:
+            self.progress_bar.setRange(0, 1000)
+            self.progress_bar.setValue(int(fraction * 1000))
+        self.progress_bar.setFormat(f"{stage} %p%")
+        self.eta_label.setText(f"ETA {_fmt_seconds(float(eta))}" if isinstance(eta, float) else "")
+
+    def _on_output(self, out: RunOutput) -> None:
+        job = self._jobs.get(out.job_id)
+        if job is None or self.loaded is None or getattr(job, "rgb", None) is not self.loaded.rgb:
+            return  # from an image no longer shown, or a job replaced by a newer one
+        mode = out.region_mode
+        if out.kind == "preview":
+            if out.job_id != self._upscale_id:
+                return
+            self.preview = out
+            self.view.set_preview(out.image, out.region, out.scale)
+            self._fill_inside(out, mode)
+            self.statusBar().showMessage(
+                "Preview of the visible region ready; upscaling the whole image…"
+            )
+        elif out.kind == "full":
+            if out.job_id != self._upscale_id:
+                return
+            self.result = out
+            self.view.set_result(out.image, out.scale, f"After · {out.model_label}")
+            r = out.report
+            tiles = f", {r.tiles} tiles" if r is not None and r.tiles > 1 else ""
+            msg = (
+                f"Upscaled x{out.scale} in {r.seconds:.2f} s on {r.device} ({r.precision}{tiles})"
+                if r
+                else "Done"
+            )
+            for w in getattr(r, "warnings", []) or []:
+                msg += f" · {w}"
+            self.statusBar().showMessage(msg)
+            # The panels later, one per turn of the event loop: the image shows first and
+            # no single step holds the UI thread for long.
+            QTimer.singleShot(0, lambda: self._fill_routing(out))
+            QTimer.singleShot(0, lambda: self._fill_features(out, mode, done=True))
+        else:
+            self.inside.features.set_output(out, mode)
+        self._update_actions()
+
+    def _fill_inside(self, out: RunOutput, region_mode: str) -> None:
+        self._fill_routing(out)
+        if out.kind == "full":
+            self._fill_features(out, region_mode)
+
+    def _fill_routing(self, out: RunOutput) -> None:
+        if out is not self.result and out is not self.preview:
+            return  # a newer image or run came in meanwhile
+        self.inside.routing.set_ranks(out.ranks)
+        self.inside.routing.set_output(out)
+
+    def _fill_features(self, out: RunOutput, region_mode: str, done: bool = False) -> None:
+        if out is not self.result:
+            return
+        self.inside.features.set_structure(out.num_blocks, out.routing)
+        self.inside.features.set_output(out, region_mode)
+        if done:
+            self.run_done.emit(True)
+
+    def _on_failed(self, job_id: int, message: str) -> None:
+        if job_id not in self._jobs:
+            return
+        job = self._jobs[job_id]
+        self._ask_checkpoint.discard(job_id)
+        title = "Cannot load the model" if isinstance(job, CheckpointJob) else "Upscale failed"
+        if isinstance(job, ExportJob):
+            title = "Cannot save"
+            self.export_done.emit(False)
+        self.show_error(message, title=title)
+        if job_id == self._upscale_id:
+            self.view.clear_preview()
+            self.run_done.emit(False)
+
+    def _on_cancelled(self, job_id: int) -> None:
+        if job_id == self._upscale_id or job_id in self._jobs:
+            self.statusBar().showMessage("Cancelled.", 5000)
+        if job_id == self._upscale_id:
+            if self.result is None:
+                self.view.clear_preview()
+            self.run_done.emit(False)
+
+    def _on_job_finished(self, job_id: int) -> None:
+        self._jobs.pop(job_id, None)
+        if job_id == self._upscale_id:
+            self._upscale_id = None
+        if not any(not isinstance(j, CheckpointJob) for j in self._jobs.values()):
+            self._set_busy(False)
+
+    def _set_busy(self, busy: bool) -> None:
+        self.cancel_button.setEnabled(busy)
+        self.cancel_action.setEnabled(busy)
+        if not busy:
+            self.progress_bar.hide()
+            self.progress_bar.setRange(0, 1000)
+            self.eta_label.setText("")
+        else:
+            self.progress_bar.show()
+            self.progress_bar.setRange(0, 0)
+            self.progress_bar.setFormat("waiting %p%")
+
+    def _update_actions(self) -> None:
+        has_img = self.loaded is not None
+        self.upscale_button.setEnabled(has_img)
+        self.upscale_action.setEnabled(has_img)
+        self.save_action.setEnabled(self.result is not None)
+        self.batch_action.setEnabled(len(self.batch) > 0 or self.loaded is not None)
+
+    # ================================================================== export
+
+    def default_save_name(self) -> str:
+        stem = Path(self.image_name).stem or "image"
+        if stem == "clipboard image":
+            stem = "clipboard"
+        s = self.result.scale if self.result else self.scale_combo.currentData()
+        return f"{stem}_x{s}.{self.settings.export_format}"
+
+    def save_dialog(self) -> None:
+        if self.result is None or self.loaded is None:
+            self.show_error("Nothing to save yet: upscale the image first.")
+            return
+        start = Path(self.settings.last_export_dir or self.settings.last_open_dir or Path.home())
+        filters = ";;".join(SAVE_FILTERS.values())
+        path, chosen = QFileDialog.getSaveFileName(
+            self,
+            "Save upscaled image",
+            str(start / self.default_save_name()),
+            filters,
+            SAVE_FILTERS.get(self.settings.export_format, SAVE_FILTERS["png"]),
+            # We ask ourselves, so the answer reaches write_image as overwrite=True.
+            QFileDialog.Option.DontConfirmOverwrite,
+        )
+        if not path:
+            return
+        p = Path(path)
+        if not p.suffix:
+            fmt = next((k for k, v in SAVE_FILTERS.items() if v == chosen), "png")
+            p = p.with_suffix(f".{fmt}")
+        self.export_to(p)
+
+    def export_to(self, path: str | os.PathLike[str]) -> bool:
+        """Save the result (with the input's alpha, ICC, EXIF, bit depth) to `path`."""
+        if self.result is None or self.loaded is None or self.result.image is None:
+            self.show_error("Nothing to save yet: upscale the image first.")
+            return False
+        p = Path(path)
+        if not p.suffix:
+            p = p.with_suffix(".png")
+        overwrite = False
+        if p.exists():
+            if not self._confirm(
+                "Replace file?", f"{p.name} already exists in {p.parent}.\nReplace it?"
+            ):
+                return False
+            overwrite = True
+        fmt = p.suffix.lower().lstrip(".")
+        if fmt in ("png", "jpg", "webp", "tif"):
+            self.settings.export_format = fmt
+        self.settings.last_export_dir = str(p.resolve().parent)
+        self._submit(
+            ExportJob(0, self.result.image, self.loaded, self.result.scale, p, overwrite=overwrite)
+        )
+        return True
+
+    def _on_exported(self, job_id: int, path: str) -> None:
+        self.statusBar().showMessage(f"Saved {path}", 8000)
+        self.export_done.emit(True)
+
+    def _confirm(self, title: str, text: str) -> bool:
+        """Ask a yes/no question; tests replace this method."""
+        box = QMessageBox(QMessageBox.Icon.Question, title, text, parent=self)
+        box.setStandardButtons(QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No)
+        box.setDefaultButton(QMessageBox.StandardButton.No)
+        return box.exec() == QMessageBox.StandardButton.Yes
+
+    def batch_dialog(self) -> None:
+        files = list(self.batch)
+        if not files and self.loaded is not None and self.loaded.source is not None:
+            files = [self.loaded.source]
+        if not files:
+            self.show_error("Open several images or a folder first (a pasted image has no file).")
+            return
+        choice = self.model_choice()
+        if choice is None:
+            self.show_error("No model: load a checkpoint first.")
+            return
+        scale = choice.scale or self._checkpoint_scales.get(choice.name, 0)
+        start = self.settings.last_export_dir or str(files[0].parent / "upscaled")
+        dlg = BatchExportDialog(
+            len(files), start, self.settings.name_pattern, self.settings.export_format, scale, self
+        )
+        if dlg.exec() != BatchExportDialog.DialogCode.Accepted:
+            return
+        folder, pattern, fmt, overwrite = dlg.values()
+        self.start_batch(files, folder, pattern, fmt, overwrite)
+
+    def start_batch(
+        self, files: list[Path], folder: Path, pattern: str, fmt: str, overwrite: bool = False
+    ) -> int | None:
+        choice = self.model_choice()
+        if choice is None:
+            self.show_error("No model: load a checkpoint first.")
+            return None
+        if overwrite and folder.is_dir() and any(folder.iterdir()):
+            if not self._confirm(
+                "Replace files?", f"Files in {folder} with the same names will be replaced. Go on?"
+            ):
+                return None
+        self.settings.name_pattern = pattern
+        self.settings.export_format = fmt
+        self.settings.last_export_dir = str(folder)
+        job = BatchJob(
+            0,
+            files,
+            folder,
+            pattern,
+            fmt,
+            choice,
+            device=self.device_combo.currentData() or "auto",
+            tile=self.tile_combo.currentData(),
+            overwrite=overwrite,
+            progress=Progress(),
+        )
+        return self._submit(job)
+
+    def _on_batch_item(self, job_id: int, index: int, line: str) -> None:
+        self.statusBar().showMessage(line, 5000)
+        if 0 <= index < self.batch_list.count():
+            it = self.batch_list.item(index)
+            it.setToolTip(line)
+            it.setText(
+                ("✓ " if "->" in line else "✗ ") + Path(it.data(Qt.ItemDataRole.UserRole)).name
+            )
+
+    def _on_batch_done(self, job_id: int, summary: BatchSummary) -> None:
+        parts = [f"{len(summary.written)} written"]
+        if summary.skipped:
+            parts.append(f"{len(summary.skipped)} skipped (already there)")
+        if summary.failed:
+            parts.append(f"{len(summary.failed)} failed")
+        if summary.cancelled:
+            parts.append("cancelled")
+        msg = "Batch: " + ", ".join(parts)
+        self.statusBar().showMessage(msg)
+        if summary.failed:
+            details = "\n".join(f"{p.name}: {why}" for p, why in summary.failed[:10])
+            self.show_error(f"{msg}.\n\n{details}", title="Batch finished with errors")
+
+    # =================================================================== misc
+
+    def set_compare_mode(self, mode: str) -> None:
+        if mode not in ("slider", "side"):
+            return
+        self.view.set_mode(mode)
+        self.settings.compare_mode = mode
+        (self.slider_action if mode == "slider" else self.side_action).setChecked(True)
+        self._select_data(self.mode_combo, mode)
+
+    def set_before_mode(self, mode: str) -> None:
+        if mode not in ("bicubic", "nearest"):
+            return
+        self.view.set_before_mode(mode)
+        self.settings.before_mode = mode
+        (self.bicubic_action if mode == "bicubic" else self.nearest_action).setChecked(True)
+        self._select_data(self.before_combo, mode)
+
+    def _toggle_preview(self) -> None:
+        self.settings.preview_first = self.preview_action.isChecked()
+
+    def _on_hover(self, cx: float, cy: float) -> None:
+        if self.loaded is None or cx < 0:
+            self.pixel_label.setText("")
+            return
+        s = self.view.scale
+        ox, oy = int(cx), int(cy)
+        ix, iy = min(ox // s, self.loaded.width - 1), min(oy // s, self.loaded.height - 1)
+        before = self.loaded.rgb[iy, ix]
+        text = f"({ox}, {oy}) in {_rgb(before)}"
+        if self.result is not None and self.result.image is not None:
+            img = self.result.image
+            if oy < img.shape[0] and ox < img.shape[1]:
+                text += f" · out {_rgb(img[oy, ox])}"
+        self.pixel_label.setText(text)
+
+    def show_error(self, message: str, title: str = "seemore") -> None:
+        """Tell the user, without blocking: tests and the headless mode go on running."""
+        self.errors.append(message)
+        self.statusBar().showMessage(message.splitlines()[0], 10000)
+        box = QMessageBox(
+            QMessageBox.Icon.Warning, title, message, QMessageBox.StandardButton.Ok, self
+        )
+        box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        box.finished.connect(
+            lambda _=0, b=box: self._message_boxes.remove(b) if b in self._message_boxes else None
+        )
+        self._message_boxes.append(box)
+        box.open()
+
+    def about(self) -> AboutDialog:
+        dlg = AboutDialog(self.engine_info or {}, self)
+        dlg.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dlg.open()  # window-modal, without a nested event loop
+        return dlg
+
+    def save_settings(self) -> None:
+        s = self.settings
+        s.geometry = bytes(self.saveGeometry().toBase64()).decode()
+        s.window_state = bytes(self.saveState().toBase64()).decode()
+        s.feature_point = self.inside.features.selected_point()
+        s.feature_colormap = self.inside.features.cmap.currentText()
+        self._controls_changed()
+        try:
+            s.save()
+        except OSError as e:
+            self.statusBar().showMessage(f"Settings not saved: {e}", 5000)
+
+    def shutdown(self) -> None:
+        """Stop the worker thread (after cancelling its jobs); idempotent."""
+        if self._thread.isRunning():
+            self.cancel()
+            self._thread.quit()
+            self._thread.wait(60_000)
+
+    def showEvent(self, event: QShowEvent) -> None:  # noqa: N802 (Qt's name)
+        super().showEvent(event)
+        if self._first_layout:
+            # No saved layout: give the image most of the width, the inside view a third.
+            self._first_layout = False
+            width = max(340, min(560, int(self.width() * 0.36)))
+            self.resizeDocks([self.inside_dock], [width], Qt.Orientation.Horizontal)
+
+    def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 (Qt's name)
+        if self.persist:
+            self.save_settings()
+        self.shutdown()
+        super().closeEvent(event)
+
+
+def _rgb(v: np.ndarray) -> str:
+    return "RGB " + " ".join(f"{int(round(float(c) * 255)):3d}" for c in v[:3])
+
+
+def _fmt_seconds(s: float) -> str:
+    if not math.isfinite(s):
+        return "—"
+    if s < 60:
+        return f"{s:.0f} s"
+    m, sec = divmod(int(s), 60)
+    return f"{m} min {sec:02d} s" if m < 60 else f"{m // 60} h {m % 60:02d} min"
+
+
+def make_app_icon() -> QIcon | None:
+    p = icon_path()
+    return QIcon(str(p)) if p else None
+
+
+__all__ = ["MainWindow", "make_app_icon", "qimage_to_array"]
