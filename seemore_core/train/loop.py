@@ -117,6 +117,7 @@ class Trainer:
         self.sched = torch.optim.lr_scheduler.MultiStepLR(self.opt, cfg.milestones, cfg.gamma)
         self.step = 0
         self.best_psnr: float | None = None
+        self.train_seconds = 0.0  # wall time spent in run(), summed over resumed chunks
         self.history: list[dict[str, float]] = []
 
         images = load_hr(list_images(cfg.train_dirs), cfg.patch_size * cfg.scale)
@@ -150,6 +151,7 @@ class Trainer:
             "sampler_rng": self.sampler.state(),
             "torch_rng": torch.get_rng_state(),
             "best_psnr": -1.0 if self.best_psnr is None else self.best_psnr,
+            "train_seconds": self.train_seconds,
             "history": json.dumps(self.history),
             "train_config": json.dumps(self.cfg.to_dict()),
         }
@@ -171,6 +173,7 @@ class Trainer:
         torch.set_rng_state(st["torch_rng"])
         self.best_psnr = None if st["best_psnr"] < 0 else float(st["best_psnr"])
         self.history = json.loads(st["history"])
+        self.train_seconds = float(st.get("train_seconds", 0.0))
         self.log(f"resumed {path} at step {self.step}")
 
     def train_step(self) -> dict[str, float]:
@@ -200,6 +203,7 @@ class Trainer:
         )
         t0 = time.monotonic()
         t_last, s_last = t0, self.step
+        seconds_before = self.train_seconds
         acc: dict[str, float] = {}
         n_acc = 0
         while self.step < stop_at:
@@ -230,6 +234,7 @@ class Trainer:
                 self.history.append({k: v for k, v in entry.__dict__.items() if v is not None})
                 if self.rank == 0:
                     self.log(format_log(entry))
+            self.train_seconds = seconds_before + time.monotonic() - t0
             if self.step % cfg.ckpt_every == 0 or self.step == stop_at:
                 self.save()
             if max_seconds is not None and time.monotonic() - t0 >= max_seconds:
@@ -238,7 +243,11 @@ class Trainer:
 
     def export(self, path: str | Path, extra: dict[str, str] | None = None) -> Path:
         """The EMA weights as .safetensors with the hyperparameters in metadata."""
-        meta = {"train_steps": str(self.step), "train_config": json.dumps(self.cfg.to_dict())}
+        meta = {
+            "train_steps": str(self.step),
+            "train_seconds": f"{self.train_seconds:.0f}",
+            "train_config": json.dumps(self.cfg.to_dict()),
+        }
         meta.update(extra or {})
         ema = copy.deepcopy(self.ema).cpu()
         return save_safetensors(ema, path, meta)
