@@ -23,6 +23,9 @@ APP_ID="io.github.seemore.Seemore"
 "$VENV/bin/pip" install --upgrade pip wheel
 if [[ -n "${TORCH_INDEX_URL:-}" ]]; then
     "$VENV/bin/pip" install torch --index-url "$TORCH_INDEX_URL"
+else
+    # A pinned torch first: an open range would pull the newest (multi-GB CUDA) build.
+    "$VENV/bin/pip" install "${TORCH_SPEC:-torch==2.13.0}"
 fi
 # Not editable: PyInstaller must see seemore_app and seemore_core.resources as
 # ordinary installed packages.
