@@ -112,7 +112,11 @@ class Trainer:
             self.net = torch.compile(self.model)  # type: ignore[assignment]
         if self.distributed:
             ids = [self.device.index] if self.device.type == "cuda" else None
-            self.net = nn.parallel.DistributedDataParallel(self.net, device_ids=ids)
+            # The only buffer is the constant RGB mean: nothing to broadcast (and its
+            # channels-last (1,3,1,1) strides trip DDP's coalesced broadcast).
+            self.net = nn.parallel.DistributedDataParallel(
+                self.net, device_ids=ids, broadcast_buffers=False
+            )
         self.opt = torch.optim.Adam(self.model.parameters(), lr=cfg.lr, betas=cfg.betas)
         self.sched = torch.optim.lr_scheduler.MultiStepLR(self.opt, cfg.milestones, cfg.gamma)
         self.step = 0

@@ -129,3 +129,40 @@ def test_config_from_toml_and_overrides(tmp_path: Path) -> None:
     assert cfg.out_dir == "runs/x" and cfg.betas == (0.8, 0.9)
     with pytest.raises(ValueError, match="unknown"):
         cfg.override(["nonsense=1"])
+
+
+def test_two_process_ddp_run(photos: Path, tmp_path: Path) -> None:
+    """The torchrun path (DDP, gloo on the CPU): both ranks step and rank 0 checkpoints."""
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--nproc_per_node",
+        "2",
+        "-m",
+        "seemore_core.cli",
+        "train",
+        "--set",
+        f'train_dirs=["{photos}"]',
+        "--set",
+        "val_dir=false",
+        "--set",
+        f'out_dir="{tmp_path / "run"}"',
+        "--set",
+        "patch_size=16",
+        "--set",
+        "batch_size=2",
+        "--set",
+        "threads=1",
+        "--steps",
+        "2",
+    ]
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=env)
+    assert r.returncode == 0, r.stderr[-2000:]
+    st = torch.load(tmp_path / "run" / "last.pth", weights_only=True)
+    assert st["step"] == 2
