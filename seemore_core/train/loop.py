@@ -141,7 +141,9 @@ class Trainer:
 
     @torch.no_grad()
     def _update_ema(self) -> None:
-        d = self.cfg.ema_decay
+        # Warm-up: a fixed 0.999 would keep most of the random initial weights for the
+        # first thousands of steps; (1 + t) / (10 + t) lets the average follow early on.
+        d = min(self.cfg.ema_decay, (1 + self.step) / (10 + self.step))
         for e, p in zip(self.ema.parameters(), self.model.parameters(), strict=True):
             e.lerp_(p, 1 - d)
 
