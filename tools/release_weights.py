@@ -98,13 +98,19 @@ def main() -> None:
     p.add_argument("run", type=Path, help="training folder holding last.pth")
     p.add_argument("--benchmark", type=Path, default=Path("../shared/data/benchmark"))
     p.add_argument("--hardware", default=f"{platform.machine()} CPU, 2 cores")
+    p.add_argument(
+        "--train-seconds",
+        type=float,
+        default=None,
+        help="total wall time, when the run's own count misses chunks (older code)",
+    )
     args = p.parse_args()
     ck = read_checkpoint(args.run / "last.pth")
     model = model_from_state_dict(ck.state_dict, ck.config)
     raw = torch.load(args.run / "last.pth", map_location="cpu", weights_only=True)
     tc = json.loads(raw["train_config"])
     steps = int(raw["step"])
-    seconds = float(raw.get("train_seconds", 0.0))
+    seconds = args.train_seconds or float(raw.get("train_seconds", 0.0))
     s = ck.config.scale
     sets = measure(model, s, args.benchmark)
     meta = {
