@@ -21,6 +21,7 @@ RAM or, when asked, in memory-mapped files.
 
 from __future__ import annotations
 
+import functools
 import math
 import tempfile
 from collections.abc import Callable, Iterator
@@ -198,12 +199,90 @@ class TiledRunner:
         return more.conv_2(xb), k
 
     def _sweep(
-        self, boxes: list[Box], fn: Callable[[Box], None], counter: Iterator[int], total: int
+        self, boxes: list[Box], fn: Callable[[Box], None], *, counter: Iterator[int], total: int
     ) -> None:
         for box in boxes:
             self.progress.check()
             fn(box)
             self.progress.report(next(counter), total, "upscale")
+
+    def _group(
+        self,
+        i: int,
+        group: torch.nn.Module,
+        a: torch.Tensor,
+        b: torch.Tensor,
+        sweep: Callable[[Callable[[Box], None]], None],
+    ) -> BlockRouting:
+        """Residual group i: map A -> (RME) map B -> (SME) map A, by three sweeps."""
+        cfg = self.cfg
+        c, g = cfg.embedding_dim, cfg.pool_grid
+        h, w = a.shape[-2:]
+        rme: RME = group.local_block
+        sme: SME = group.global_block
+        more = rme.block
+        self._keep_map(i, "rme_in", a)
+        # Pass A: router sum and the coarse calibration cells.
+        acc = torch.zeros(c, dtype=torch.float64)
+        coarse = torch.zeros(1, c, h // g, w // g)
+
+        def pass_a(box: Box) -> None:
+            win = _window(box, 2, h, w)
+            xb, k = self._more_front(rme, self._dev(a[..., win[0] : win[1], win[2] : win[3]]))
+            acc.add_(_crop(xb, box, win).double().sum((0, 2, 3)).cpu())
+            kc = _crop(k, box, win)
+            for _ in range(cfg.recursive):
+                if min(kc.shape[-2:]) < 4:
+                    return  # an edge strip too thin to hold a whole coarse cell
+                kc = more.agg_conv(kc)
+            cy, cx = box[0] // g, box[2] // g
+            coarse[..., cy : cy + kc.shape[-2], cx : cx + kc.shape[-1]] = kc.float().cpu()
+
+        sweep(pass_a)
+        mean = (acc / (h * w)).to(torch.float32)[None]
+        logits = more.moe_layer.gate.body[2](mean.to(self.device, self.dtype))
+        probs = torch.softmax(logits.float(), dim=-1)
+        top_w, top_i = probs.topk(cfg.topk, dim=-1)
+        kmap = more.conv(self._dev(coarse))
+
+        def pass_b(box: Box) -> None:
+            win = _window(box, 3, h, w)
+            aw = self._dev(a[..., win[0] : win[1], win[2] : win[3]])
+            xb, k = self._more_front(rme, aw)
+            k = k + upsample_window(kmap, (h, w), win)
+            want_low = self._wants(i, "expert_lowrank")
+            probe = Probe(
+                points=frozenset({"expert_lowrank"}) if want_low else frozenset(),
+                forced={i: probs},
+                to_cpu=False,
+            )
+            mo = more.proj(more.moe_layer(xb, k, i, probe))
+            a1 = mo + aw
+            out = rme.ffn(rme.norm_2(a1)) + a1
+            b[..., box[0] : box[1], box[2] : box[3]] = _crop(out, box, win).float().cpu()
+            if self._wants(i, "more_out"):
+                self._keep(i, "more_out", _crop(mo, box, win), box)
+            for (_, name), t in probe.features.items():
+                self._keep(i, name, _crop(t, box, win), box)
+
+        sweep(pass_b)
+        self._keep_map(i, "rme_out", b)
+        self._keep_map(i, "sme_in", b)
+        halo = cfg.kernel_size // 2 + 1
+
+        def pass_sme(box: Box) -> None:
+            win = _window(box, halo, h, w)
+            bw = self._dev(b[..., win[0] : win[1], win[2] : win[3]])
+            see = sme.block(sme.norm_1(bw))
+            b1 = see + bw
+            out = sme.ffn(sme.norm_2(b1)) + b1
+            a[..., box[0] : box[1], box[2] : box[3]] = _crop(out, box, win).float().cpu()
+            if self._wants(i, "see_out"):
+                self._keep(i, "see_out", _crop(see, box, win), box)
+
+        sweep(pass_sme)
+        self._keep_map(i, "sme_out", a)
+        return BlockRouting(i, probs.cpu(), top_i.cpu(), top_w.cpu())
 
     @torch.no_grad()
     def run(self, x: torch.Tensor) -> TiledOutput:
@@ -225,83 +304,10 @@ class TiledRunner:
                 y = self._head(self._dev(x[..., win[0] : win[1], win[2] : win[3]]))
                 a[..., box[0] : box[1], box[2] : box[3]] = _crop(y, box, win).float().cpu()
 
-            self._sweep(boxes, head, counter, total)
-            g = cfg.pool_grid
+            self._sweep(boxes, head, counter=counter, total=total)
+            sweep = functools.partial(self._sweep, boxes, counter=counter, total=total)
             for i, group in enumerate(m.body):
-                self._keep_map(i, "rme_in", a)
-                rme, sme = group.local_block, group.global_block
-                more = rme.block
-                # Pass A: router sum and the coarse calibration cells.
-                acc = torch.zeros(c, dtype=torch.float64)
-                coarse = torch.zeros(1, c, h // g, w // g)
-
-                def pass_a(
-                    box: Box, rme: RME = rme, acc: torch.Tensor = acc, coarse: torch.Tensor = coarse
-                ) -> None:
-                    win = _window(box, 2, h, w)
-                    xb, k = self._more_front(
-                        rme, self._dev(a[..., win[0] : win[1], win[2] : win[3]])
-                    )
-                    acc += _crop(xb, box, win).double().sum((0, 2, 3)).cpu()
-                    kc = _crop(k, box, win)
-                    for _ in range(cfg.recursive):
-                        if min(kc.shape[-2:]) < 4:
-                            return  # an edge strip too thin to hold a whole coarse cell
-                        kc = rme.block.agg_conv(kc)
-                    cy, cx = box[0] // g, box[2] // g
-                    coarse[..., cy : cy + kc.shape[-2], cx : cx + kc.shape[-1]] = kc.float().cpu()
-
-                self._sweep(boxes, pass_a, counter, total)
-                mean = (acc / (h * w)).to(torch.float32)[None]
-                logits = more.moe_layer.gate.body[2](mean.to(self.device, self.dtype))
-                probs = torch.softmax(logits.float(), dim=-1)
-                top_w, top_i = probs.topk(cfg.topk, dim=-1)
-                routing.append(BlockRouting(i, probs.cpu(), top_i.cpu(), top_w.cpu()))
-                kmap = more.conv(self._dev(coarse))
-
-                def pass_b(
-                    box: Box,
-                    i: int = i,
-                    rme: RME = rme,
-                    kmap: torch.Tensor = kmap,
-                    probs: torch.Tensor = probs,
-                ) -> None:
-                    win = _window(box, 3, h, w)
-                    aw = self._dev(a[..., win[0] : win[1], win[2] : win[3]])
-                    xb, k = self._more_front(rme, aw)
-                    k = k + upsample_window(kmap, (h, w), win)
-                    want_low = self._wants(i, "expert_lowrank")
-                    probe = Probe(
-                        points=frozenset({"expert_lowrank"}) if want_low else frozenset(),
-                        forced={i: probs},
-                        to_cpu=False,
-                    )
-                    mo = rme.block.proj(rme.block.moe_layer(xb, k, i, probe))
-                    a1 = mo + aw
-                    out = rme.ffn(rme.norm_2(a1)) + a1
-                    b[..., box[0] : box[1], box[2] : box[3]] = _crop(out, box, win).float().cpu()
-                    if self._wants(i, "more_out"):
-                        self._keep(i, "more_out", _crop(mo, box, win), box)
-                    for (_, name), t in probe.features.items():
-                        self._keep(i, name, _crop(t, box, win), box)
-
-                self._sweep(boxes, pass_b, counter, total)
-                self._keep_map(i, "rme_out", b)
-                self._keep_map(i, "sme_in", b)
-                halo = cfg.kernel_size // 2 + 1
-
-                def pass_sme(box: Box, i: int = i, sme: SME = sme, halo: int = halo) -> None:
-                    win = _window(box, halo, h, w)
-                    bw = self._dev(b[..., win[0] : win[1], win[2] : win[3]])
-                    see = sme.block(sme.norm_1(bw))
-                    b1 = see + bw
-                    out = sme.ffn(sme.norm_2(b1)) + b1
-                    a[..., box[0] : box[1], box[2] : box[3]] = _crop(out, box, win).float().cpu()
-                    if self._wants(i, "see_out"):
-                        self._keep(i, "see_out", _crop(see, box, win), box)
-
-                self._sweep(boxes, pass_sme, counter, total)
-                self._keep_map(i, "sme_out", a)
+                routing.append(self._group(i, group, a, b, sweep))
 
             out = torch.empty(1, 3, h * s, w * s, dtype=self.out_dtype)
 
@@ -321,7 +327,7 @@ class TiledRunner:
                     self.out_dtype
                 )
 
-            self._sweep(boxes, tail, counter, total)
+            self._sweep(boxes, tail, counter=counter, total=total)
         finally:
             store.close()
         return TiledOutput(out, routing, self.features, len(boxes))
