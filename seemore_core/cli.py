@@ -269,7 +269,7 @@ def cmd_inspect(args: argparse.Namespace) -> int:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
-    from .evaluate import bicubic_upscaler, evaluate_dataset
+    from .evaluate import bicubic_upscaler, engine_upscaler, evaluate_dataset
 
     if args.model and args.model.lower() == "bicubic":
         if args.scale is None:
@@ -277,18 +277,12 @@ def cmd_eval(args: argparse.Namespace) -> int:
         scale = args.scale
         upscale = bicubic_upscaler(scale)
     else:
-        from .engine import Engine, EngineOptions
+        from .engine import Engine
 
         engine = _engine(args)
         assert isinstance(engine, Engine)
         scale = engine.scale
-        opts = EngineOptions(tile=args.tile)
-
-        def upscale(lr: object) -> object:
-            import numpy as np
-
-            assert isinstance(lr, np.ndarray)
-            return engine.upscale(lr.astype(np.float32) / 255.0, opts).image
+        upscale = engine_upscaler(engine, args.tile)
 
     results = []
     for d in args.dirs:

@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -21,6 +22,9 @@ from PIL import Image
 
 from .metrics import psnr_y, ssim_y, to_uint8
 from .resize import bicubic_lr, crop_to_multiple, upscale_bicubic_uint8
+
+if TYPE_CHECKING:
+    from .engine import Engine
 
 __all__ = [
     "EvalResult",
@@ -121,6 +125,18 @@ def evaluate_dataset(dir: Path, scale: int, upscale_fn: UpscaleFn) -> EvalResult
         images=len(scores),
         per_image=scores,
     )
+
+
+def engine_upscaler(engine: Engine, tile: int | None = 0) -> Callable[[np.ndarray], np.ndarray]:
+    """An upscale_fn running `engine` on uint8 LR images (whole-image passes by default)."""
+    from .engine import EngineOptions
+
+    opts = EngineOptions(tile=tile)
+
+    def upscale(lr: np.ndarray) -> np.ndarray:
+        return engine.upscale(lr.astype(np.float32) / 255.0, opts).image
+
+    return upscale
 
 
 def bicubic_upscaler(scale: int) -> Callable[[np.ndarray], np.ndarray]:

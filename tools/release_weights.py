@@ -15,12 +15,11 @@ import json
 import platform
 from pathlib import Path
 
-import numpy as np
 import torch
 
 from seemore_core.checkpoint import model_from_state_dict, read_checkpoint, save_safetensors
-from seemore_core.engine import Engine, EngineOptions
-from seemore_core.evaluate import bicubic_upscaler, evaluate_dataset
+from seemore_core.engine import Engine
+from seemore_core.evaluate import bicubic_upscaler, engine_upscaler, evaluate_dataset
 from seemore_core.models import bundled_path, weights_dir
 
 PAPER = {  # the paper's SeemoRe-T rows (PSNR dB, Y)
@@ -32,12 +31,7 @@ SETS = ("Set5", "Set14")
 
 
 def measure(model: torch.nn.Module, scale: int, bench: Path) -> dict[str, dict[str, float]]:
-    engine = Engine(model, device="cpu")
-    opts = EngineOptions(tile=0)
-
-    def upscale(lr: np.ndarray) -> np.ndarray:
-        return engine.upscale(lr.astype(np.float32) / 255.0, opts).image
-
+    upscale = engine_upscaler(Engine(model, device="cpu"))
     out: dict[str, dict[str, float]] = {}
     for name in SETS:
         r = evaluate_dataset(bench / name, scale, upscale)

@@ -12,9 +12,8 @@ import numpy as np
 import torch
 from PIL import Image
 
+from ..imageio import is_image_path
 from ..resize import resize_weights
-
-IMAGE_SUFFIXES = (".png", ".bmp", ".jpg", ".jpeg", ".tif", ".tiff", ".webp")
 
 
 def list_images(dirs: list[str | Path]) -> list[Path]:
@@ -23,7 +22,7 @@ def list_images(dirs: list[str | Path]) -> list[Path]:
         root = Path(d)
         if not root.is_dir():
             raise FileNotFoundError(f"training folder not found: {root}")
-        paths += sorted(p for p in root.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
+        paths += sorted(p for p in root.rglob("*") if p.is_file() and is_image_path(p))
     if not paths:
         raise FileNotFoundError(f"no training images under {', '.join(map(str, dirs))}")
     return paths
