@@ -13,6 +13,7 @@ import numpy as np
 import torch
 
 from .arch import BlockRouting, SeemoRe
+from .arch.fast import fast_copy
 from .errors import SeemoreError
 from .progress import Progress
 
@@ -158,12 +159,16 @@ def _is_oom(e: BaseException) -> bool:
 class Engine:
     DEFAULT_TILE = {"cpu": 256, "cuda": 512, "mps": 512}
 
-    def __init__(self, model: SeemoRe, device: str = "auto", precision: str = "auto") -> None:
+    def __init__(
+        self, model: SeemoRe, device: str = "auto", precision: str = "auto", fast: bool = True
+    ) -> None:
+        """`fast`: run an inference copy with fused convs (same outputs within ~1e-6,
+        arch/fast.py); False runs `model` itself, which is then moved to the device."""
         self.device = select_device(device)
         self.dtype = select_dtype(precision, self.device)
-        self.model = model.eval().to(self.device, self.dtype)
+        net = fast_copy(model) if fast else model.eval()
         # channels_last: 1.5-2x on CPU for these depthwise-heavy convs.
-        self.model = self.model.to(memory_format=torch.channels_last)
+        self.model = net.to(self.device, self.dtype).to(memory_format=torch.channels_last)
 
     @property
     def scale(self) -> int:

@@ -32,7 +32,6 @@ import numpy as np
 import torch
 
 from .arch import BlockRouting, Probe, SeemoRe
-from .arch.layers import channel_shuffle
 from .arch.more import RME
 from .arch.see import SME
 from .progress import Progress
@@ -191,12 +190,7 @@ class TiledRunner:
         return self.m.conv_1((x - self.m.mean) * self.cfg.img_range)
 
     def _more_front(self, rme: RME, a: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        more = rme.block
-        h = more.conv_1(rme.norm_1(a))
-        if more.use_shuffle:
-            h = channel_shuffle(h, 2)
-        xb, k = h.chunk(2, dim=1)
-        return more.conv_2(xb), k
+        return rme.block.front(rme.norm_1(a))
 
     def _sweep(
         self, boxes: list[Box], fn: Callable[[Box], None], *, counter: Iterator[int], total: int

@@ -111,12 +111,16 @@ class MoREBlock(nn.Module):
         k = F.interpolate(k, size=r.shape[-2:], mode="bilinear", align_corners=False)
         return r + k
 
-    def forward(self, x: torch.Tensor, block: int = 0, probe: Probe | None = None) -> torch.Tensor:
+    def front(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The two branches before calibration: the expert input and the modulation k."""
         h = self.conv_1(x)
         if self.use_shuffle:
             h = channel_shuffle(h, 2)
-        x, k = h.chunk(2, dim=1)
-        x = self.conv_2(x)
+        xb, k = h.chunk(2, dim=1)
+        return self.conv_2(xb), k
+
+    def forward(self, x: torch.Tensor, block: int = 0, probe: Probe | None = None) -> torch.Tensor:
+        x, k = self.front(x)
         k = self.calibrate(k)
         x = self.moe_layer(x, k, block, probe)
         return self.proj(x)

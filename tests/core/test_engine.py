@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import threading
 
 import numpy as np
@@ -209,8 +210,7 @@ def test_bf16_on_cpu_is_close_and_said(engines: dict[int, Engine]) -> None:
     model = build("T", 2)
     img = _img(32, 32)
     ref = Engine(model, device="cpu").upscale(img, EngineOptions(tile=0)).image
-    res = Engine(build("T", 2), device="cpu", precision="bf16")
-    res.model.load_state_dict(model.state_dict())
+    res = Engine(copy.deepcopy(model), device="cpu", precision="bf16")
     out = res.upscale(img, EngineOptions(tile=0))
     assert out.report.precision == "bf16"
     assert float(np.abs(out.image - ref).max()) < 0.1
