@@ -1,6 +1,6 @@
 """Engine speed and memory, as ratios against references measured in the same run.
 
-    python benchmarks/bench_engine.py speed [--size 256] [--repeat 2] [--cpu-time]
+    python benchmarks/bench_engine.py speed  [--size 512] [--repeat 1] [--models Tx2 ...]
     python benchmarks/bench_engine.py memory [--mp 1 4 16] [--scale 4] [--front-cache off]
     python benchmarks/bench_engine.py huge   [--mp 48]       # one long run, wall time + peak
 
@@ -53,17 +53,17 @@ def speed(args: argparse.Namespace) -> None:
         "(the three runs interleaved)"
     )
     print(
-        "engine: its default plan (tiles of "
-        f"{Engine.DEFAULT_TILE['cpu']} px with the front cache on CPU); "
-        "whole: the same fused network in one pass"
+        "engine: its default plan (on CPU above "
+        f"{Engine.CPU_WHOLE_MAX_PIXELS} pixels, tiles of {Engine.DEFAULT_TILE['cpu']} px with "
+        "the front cache); whole: the same fused network in one pass"
     )
     print(
         f"{'model':<6}{'ref MP/s':>10}{'engine MP/s':>13}{'ratio':>7}"
         f"{'whole MP/s':>12}{'ratio':>7}{'max diff':>10}"
     )
-    for variant in ("T", "B", "L"):
-        for scale in (2, 4):
-            _speed_row(variant, scale, img, x, mp, args)
+    for name in args.models:
+        variant, scale = name[0], int(name[-1])
+        _speed_row(variant, scale, img, x, mp, args)
 
 
 def _speed_row(
@@ -220,8 +220,9 @@ def main() -> None:
     p = argparse.ArgumentParser()
     sub = p.add_subparsers(dest="cmd", required=True)
     s = sub.add_parser("speed")
-    s.add_argument("--size", type=int, default=256)
-    s.add_argument("--repeat", type=int, default=2)
+    s.add_argument("--size", type=int, default=512)
+    s.add_argument("--repeat", type=int, default=1)
+    s.add_argument("--models", nargs="+", default=["Tx2", "Tx4", "Bx2", "Bx4", "Lx2", "Lx4"])
     s.add_argument("--cpu-time", action="store_true")
     for name, default in (("memory", [1.0, 4.0, 16.0]), ("huge", [48.0])):
         m = sub.add_parser(name)

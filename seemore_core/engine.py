@@ -162,6 +162,7 @@ def _is_oom(e: BaseException) -> bool:
 
 class Engine:
     DEFAULT_TILE = {"cpu": 128, "cuda": 512, "mps": 512}
+    CPU_WHOLE_MAX_PIXELS = 320 * 320  # above this a whole pass falls out of the CPU caches
     PER_TILE_DEFAULT = 256  # per-tile routing: big enough tiles to route on their content
 
     def __init__(
@@ -186,9 +187,9 @@ class Engine:
     def plan_tile(self, h: int, w: int, tile: int | None) -> int:
         """0 for one whole-image pass, else the tile side; refuse 0 when it cannot fit.
 
-        Auto: on the CPU, tiles whenever the image is bigger than one tile, because the
-        exact tiled run with its front cache keeps its working set in cache and beats a
-        whole-image pass per pixel (measured 1.5x at 512 px; benchmarks/bench_engine.py);
+        Auto: on the CPU, tiles for all but small images, because the exact tiled run
+        with its front cache keeps its working set in cache: per pixel, a whole-image
+        pass is as fast at 256 px but half as fast at 512 px (benchmarks/bench_engine.py);
         on GPUs, the whole image when it fits in half the free memory.
         """
         from .tiling import round_tile
@@ -207,7 +208,7 @@ class Engine:
             return 0
         if tile is None:
             auto = round_tile(self.DEFAULT_TILE.get(self.device.type, 256), grid)
-            small = max(h, w) <= auto if self.device.type == "cpu" else True
+            small = h * w <= self.CPU_WHOLE_MAX_PIXELS if self.device.type == "cpu" else True
             return 0 if small and need < free // 2 else auto
         if tile < 0:
             raise EngineError(f"tile size must be >= 0, got {tile}")
