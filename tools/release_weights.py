@@ -61,17 +61,23 @@ def write_card(evals: dict[str, dict]) -> None:  # type: ignore[type-arg]
         "- Evaluation: PSNR/SSIM on Y (BT.601), `scale` pixels cropped, outputs",
         "  clamped and rounded to 8 bits; `seemore eval` reproduces the bicubic rows.",
         "",
-        "| model | steps | batch x patch (LR) | train time | hardware | Set5 PSNR/SSIM |"
-        " Set14 PSNR/SSIM | bicubic Set5 / Set14 | paper Set5 / Set14 |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| model | started from | steps | batch x patch (LR) | train time | hardware |"
+        " Set5 PSNR/SSIM | Set14 PSNR/SSIM | bicubic Set5 / Set14 | paper Set5 / Set14 |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for key in sorted(evals):
         e = evals[key]
         s = e["scale"]
         m = e["sets"]
         hours = e["train_seconds"] / 3600
+        init = e.get("init") or {}
+        start = (
+            f"T x{init['scale']} ({init.get('train_steps', '?')} steps)"
+            if init.get("scale")
+            else "scratch"
+        )
         lines.append(
-            f"| T x{s} | {e['steps']} | {e['batch']} x {e['patch']}px | {hours:.1f} h |"
+            f"| T x{s} | {start} | {e['steps']} | {e['batch']} x {e['patch']}px | {hours:.1f} h |"
             f" {e['hardware']} | {m['Set5']['psnr']:.2f} / {m['Set5']['ssim']:.4f} |"
             f" {m['Set14']['psnr']:.2f} / {m['Set14']['ssim']:.4f} |"
             f" {m['Set5']['bicubic_psnr']:.2f} / {m['Set14']['bicubic_psnr']:.2f} |"
@@ -81,7 +87,9 @@ def write_card(evals: dict[str, dict]) -> None:  # type: ignore[type-arg]
         "",
         "The paper trains 500K iterations of batch 32 on DIV2K + Flickr2K on GPUs; these",
         "weights had a small fraction of that on CPUs, so they are below the paper and",
-        "training goes on (`seemore train --config configs/T_x2_cpu.toml` resumes).",
+        "training goes on (`seemore train --config configs/T_x{2,3,4}_cpu.toml` resumes).",
+        "x3 and x4 start from the x2 weights (all but the upsampler), as the configs say;",
+        "their steps and train time are their own, on top of the x2 run's.",
         "",
     ]
     (weights_dir() / "MODEL_CARD.md").write_text("\n".join(lines), encoding="utf-8")
@@ -124,6 +132,7 @@ def main() -> None:
         "patch": tc["patch_size"],
         "train_seconds": seconds,
         "hardware": args.hardware,
+        "init": json.loads(raw.get("init_meta", "{}")),
         "sets": sets,
     }
     evals_path.write_text(json.dumps(evals, indent=2) + "\n")

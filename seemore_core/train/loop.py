@@ -12,7 +12,9 @@ import copy
 import json
 import math
 import os
+import signal
 import sys
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -75,6 +77,30 @@ def validate(model: nn.Module, val_dir: str | Path, scale: int, device: torch.de
         model.train(was_training)
 
 
+class _StopOnSignal:
+    """Ctrl+C or SIGTERM during training: finish the step, save, stop (a second Ctrl+C
+    interrupts at once). Only the main thread can install handlers; elsewhere a no-op."""
+
+    def __init__(self) -> None:
+        self.requested: str | None = None
+        self._old: dict[int, object] = {}
+
+    def _handle(self, signum: int, frame: object) -> None:
+        if self.requested is not None and signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        self.requested = signal.Signals(signum).name
+
+    def __enter__(self) -> _StopOnSignal:
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                self._old[sig] = signal.signal(sig, self._handle)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for sig, old in self._old.items():
+            signal.signal(sig, old)  # type: ignore[arg-type]
+
+
 class Trainer:
     def __init__(self, cfg: TrainConfig, log: Callable[[str], None] | None = None) -> None:
         self.cfg = cfg
@@ -97,6 +123,7 @@ class Trainer:
         self.out.mkdir(parents=True, exist_ok=True)
 
         self.model: SeemoRe = build(cfg.variant, cfg.scale).to(self.device)
+        self.init_meta: dict[str, str] = {}
         if cfg.init_from:
             self._init_from(cfg.init_from)
         # channels_last halves the step time of these depthwise-heavy convs on CPU.
@@ -132,7 +159,14 @@ class Trainer:
 
     def _init_from(self, path: str) -> None:
         # Fine-tuning x3/x4 from x2: everything but the upsampler has the same shape.
-        src = read_checkpoint(path).state_dict
+        ck = read_checkpoint(path)
+        src = ck.state_dict
+        # What the run started from, for the model card (the file may be replaced later).
+        self.init_meta = {
+            "path": str(path),
+            "scale": str(ck.config.scale),
+            **{k: v for k, v in ck.metadata.items() if k.startswith("train_")},
+        }
         own = self.model.state_dict()
         take = {k: v for k, v in src.items() if k in own and own[k].shape == v.shape}
         own.update(take)
@@ -160,6 +194,7 @@ class Trainer:
             "train_seconds": self.train_seconds,
             "history": json.dumps(self.history),
             "train_config": json.dumps(self.cfg.to_dict()),
+            "init_meta": json.dumps(self.init_meta),
         }
 
     def save(self, path: Path | None = None) -> Path:
@@ -210,6 +245,20 @@ class Trainer:
         t0 = time.monotonic()
         t_last, s_last = t0, self.step
         seconds_before = self.train_seconds
+        with _StopOnSignal() as stop:
+            self._loop(stop_at, stop, t0, t_last, s_last, seconds_before, max_seconds)
+
+    def _loop(
+        self,
+        stop_at: int,
+        stop: _StopOnSignal,
+        t0: float,
+        t_last: float,
+        s_last: int,
+        seconds_before: float,
+        max_seconds: float | None,
+    ) -> None:
+        cfg = self.cfg
         acc: dict[str, float] = {}
         n_acc = 0
         while self.step < stop_at:
@@ -245,6 +294,11 @@ class Trainer:
                 self.save()
             if max_seconds is not None and time.monotonic() - t0 >= max_seconds:
                 self.save()
+                break
+            if stop.requested:
+                path = self.save()
+                if self.rank == 0:
+                    self.log(f"stopped at step {self.step} on {stop.requested}; saved {path}")
                 break
 
     def export(self, path: str | Path, extra: dict[str, str] | None = None) -> Path:

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import json
+import os
 import shutil
+import signal
 from pathlib import Path
 
 import pytest
@@ -95,6 +98,28 @@ def test_resume_continues_exactly(photos: Path, tmp_path: Path) -> None:
         assert torch.equal(p, q)
 
 
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_interrupt_finishes_the_step_saves_and_stops(
+    photos: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, sig: signal.Signals
+) -> None:
+    t = Trainer(_cfg(photos, tmp_path / "run", ckpt_every=100))
+    real = t.train_step
+
+    def step_then_signal() -> dict[str, float]:
+        parts = real()
+        if t.step == 2:
+            os.kill(os.getpid(), sig)  # as Ctrl+C or `kill` would, mid-run
+        return parts
+
+    monkeypatch.setattr(t, "train_step", step_then_signal)
+    t.run(max_steps=10)
+    assert t.step == 2
+    saved = torch.load(tmp_path / "run" / "last.pth", map_location="cpu", weights_only=True)
+    assert saved["step"] == 2
+    # The handlers are put back afterwards.
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
 def test_checkpoint_is_loadable_and_export_carries_metadata(photos: Path, tmp_path: Path) -> None:
     t = Trainer(_cfg(photos, tmp_path / "run"))
     t.run(max_steps=2)
@@ -118,6 +143,11 @@ def test_fine_tune_x3_from_x2(photos: Path, tmp_path: Path) -> None:
         a["body.0.local_block.block.conv_1.0.weight"], b["body.0.local_block.block.conv_1.0.weight"]
     )
     assert b["upsampler.0.weight"].shape[0] == 27
+    # The checkpoint remembers what it started from (for the model card).
+    t3.run(max_steps=1)
+    saved = torch.load(t3.save(), map_location="cpu", weights_only=True)
+    init = json.loads(saved["init_meta"])
+    assert init["scale"] == "2" and init["train_steps"] == "1" and init["path"] == str(src)
 
 
 def test_config_from_toml_and_overrides(tmp_path: Path) -> None:
