@@ -64,7 +64,9 @@ def validate(model: nn.Module, val_dir: str | Path, scale: int, device: torch.de
     from ..evaluate import evaluate_dataset
 
     def upscale(lr: np.ndarray) -> np.ndarray:
-        x = torch.from_numpy(lr).permute(2, 0, 1)[None].float().div(255).to(device)
+        # A copy: the evaluation cache hands out read-only arrays, which torch warns about.
+        x = torch.from_numpy(np.array(lr)).permute(2, 0, 1)[None]
+        x = x.float().div(255).to(device)
         with torch.no_grad():
             y = model(x)
         return y[0].clamp(0, 1).permute(1, 2, 0).cpu().numpy()
