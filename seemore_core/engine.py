@@ -6,6 +6,8 @@ Data flows numpy (H, W, 3) float32 in [0, 1] -> tensor -> network -> tensor -> n
 
 from __future__ import annotations
 
+import shutil
+import tempfile
 import time
 from dataclasses import dataclass, field
 
@@ -67,7 +69,9 @@ class EngineOptions:
     # (x, y, w, h) in input pixels: the region whose feature maps are kept (None: all).
     feature_region: tuple[int, int, int, int] | None = None
     output: str = "float32"  # float32 in [0, 1], or uint8 / uint16 to save memory
-    mmap_dir: str | None = None  # keep full-size feature maps in files here (huge inputs)
+    # Keep the full-size feature maps in files here. None: in RAM when they fit, else
+    # in the temp folder (said in the report's warnings).
+    mmap_dir: str | None = None
     # Tiled runs: two more full-size maps buy ~1.2x speed. None: when they fit in RAM
     # (and not with mmap_dir); False: the bounded-memory mode, two maps only.
     front_cache: bool | None = None
@@ -244,9 +248,16 @@ class Engine:
         else:
             tile = self.plan_tile(h, w, opts.tile)
             tile_routing = None
+            maps_dir: str | None | bool = False  # False: not decided yet
+            cache = False
             while True:
                 try:
-                    out, routing, feats, n = self._run(x, tile, opts, progress)
+                    if tile and maps_dir is False:
+                        maps_dir = self._maps_dir(opts, h, w, warnings)
+                        cache = self._front_cache(opts, h, w, maps_dir)
+                    out, routing, feats, n = self._run(
+                        x, tile, opts, progress, maps_dir or None, cache
+                    )
                     break
                 except Exception as e:
                     if not _is_oom(e) or tile == self.model.cfg.pool_grid:
@@ -267,14 +278,20 @@ class Engine:
         )
         maps = 0
         if tile and not opts.per_tile_routing:
-            maps = 4 if self._front_cache(opts, h, w) else 2
+            maps = 4 if cache else 2
         report = RunReport(
             str(self.device), self.precision, tile, n, time.monotonic() - t0, peak, warnings, maps
         )
         return UpscaleResult(_to_numpy(out, opts.output), routing, feats, report, tile_routing)
 
     def _run(
-        self, x: torch.Tensor, tile: int, opts: EngineOptions, progress: Progress
+        self,
+        x: torch.Tensor,
+        tile: int,
+        opts: EngineOptions,
+        progress: Progress,
+        maps_dir: str | None = None,
+        cache: bool = False,
     ) -> tuple[torch.Tensor, list[BlockRouting], dict[tuple[int, str], torch.Tensor], int]:
         from .tiling import TiledRunner
 
@@ -307,18 +324,43 @@ class Engine:
             points=frozenset(opts.feature_points),
             blocks=None if opts.feature_blocks is None else frozenset(opts.feature_blocks),
             region=region,
-            mmap_dir=opts.mmap_dir,
+            mmap_dir=maps_dir,
             out_dtype=_OUT_DTYPES[opts.output],
-            cache_front=self._front_cache(opts, h, w),
+            cache_front=cache,
         )
         r = runner.run(x)
         return r.image, r.routing, r.features, r.tiles
 
-    def _front_cache(self, opts: EngineOptions, h: int, w: int) -> bool:
+    def _front_cache(self, opts: EngineOptions, h: int, w: int, maps_dir: str | None) -> bool:
         if opts.front_cache is not None:
             return opts.front_cache
         # Memory-mapped runs are for inputs whose maps do not fit: no extra maps there.
-        return opts.mmap_dir is None and self.front_cache_fits(h, w)
+        return maps_dir is None and self.front_cache_fits(h, w)
+
+    def _maps_dir(self, opts: EngineOptions, h: int, w: int, warnings: list[str]) -> str | None:
+        """Where a tiled run keeps its two full-size maps: RAM (None) when they fit with
+        the output beside them, else memory-mapped files (asked for, or a temp folder)."""
+        if opts.mmap_dir is not None:
+            return opts.mmap_dir
+        maps = 2 * self.model.cfg.embedding_dim * h * w * 4
+        s = self.scale
+        out = h * s * w * s * 3 * {"float32": 4, "uint8": 1, "uint16": 4}[opts.output]
+        free = available_memory(torch.device("cpu"))
+        if maps + out < free * 0.6:
+            return None
+        folder = tempfile.gettempdir()
+        disk = shutil.disk_usage(folder).free
+        if disk < maps * 1.1:
+            raise EngineError(
+                f"{w}x{h} needs {maps / 2**30:.1f} GiB of feature maps: more than the "
+                f"{free / 2**30:.1f} GiB of free RAM and the {disk / 2**30:.1f} GiB free in "
+                f"{folder}; free some space or set TMPDIR to a bigger disk"
+            )
+        warnings.append(
+            f"feature maps ({maps / 2**30:.1f} GiB) kept in files in {folder}: "
+            f"only {free / 2**30:.1f} GiB of RAM is free"
+        )
+        return folder
 
     def _per_tile(
         self, x: torch.Tensor, tile: int, progress: Progress

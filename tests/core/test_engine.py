@@ -103,6 +103,27 @@ def test_memory_mapped_maps_give_the_same_result(engines: dict[int, Engine], tmp
     assert list(tmp_path.iterdir()) == []  # temporary maps are removed
 
 
+def test_maps_go_to_files_when_ram_is_short(
+    engines: dict[int, Engine], monkeypatch: pytest.MonkeyPatch, tmp_path
+) -> None:
+    import seemore_core.engine as eng
+
+    e = engines[2]
+    img = _img(40, 44)
+    want = e.upscale(img, EngineOptions(tile=0)).image
+    monkeypatch.setattr(eng, "available_memory", lambda device: 1 << 16)
+    monkeypatch.setattr(eng.tempfile, "gettempdir", lambda: str(tmp_path))
+    res = e.upscale(img)  # auto: tiles, and the maps (0.5 MB) cannot be held in 64 KiB
+    assert res.report.tile > 0 and res.report.full_maps == 2
+    assert any("kept in files" in w for w in res.report.warnings)
+    assert float(np.abs(res.image - want).max()) <= 1e-4
+    assert list(tmp_path.iterdir()) == []  # the map files are gone afterwards
+    # No room on disk either: a clear error before any work.
+    monkeypatch.setattr(eng.shutil, "disk_usage", lambda p: type("U", (), {"free": 0})())
+    with pytest.raises(EngineError, match="free some space"):
+        e.upscale(img)
+
+
 def test_upsample_window_matches_interpolate() -> None:
     coarse = torch.rand(1, 4, 5, 7)
     full = torch.nn.functional.interpolate(coarse, size=(83, 117), mode="bilinear")
