@@ -188,11 +188,11 @@ def test_out_of_memory_retries_with_smaller_tiles(
     real = e._run
     tiles_tried: list[int] = []
 
-    def flaky(x, tile, opts, progress):  # type: ignore[no-untyped-def]
+    def flaky(x, tile, opts, progress, *store):  # type: ignore[no-untyped-def]
         tiles_tried.append(tile)
         if tile == 0 or tile > 16:
             raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 2 GiB")
-        return real(x, tile, opts, progress)
+        return real(x, tile, opts, progress, *store)
 
     monkeypatch.setattr(e, "_run", flaky)
     img = _img(48, 48)
