@@ -83,6 +83,13 @@ def write_card(evals: dict[str, dict]) -> None:  # type: ignore[type-arg]
             f" {m['Set5']['bicubic_psnr']:.2f} / {m['Set14']['bicubic_psnr']:.2f} |"
             f" {PAPER[s]['Set5']:.2f} / {PAPER[s]['Set14']:.2f} |"
         )
+    notes = [
+        f"- T x{evals[k]['scale']}: {evals[k]['note']}"
+        for k in sorted(evals)
+        if evals[k].get("note")
+    ]
+    if notes:
+        lines += ["", *notes]
     lines += [
         "",
         "The paper trains 500K iterations of batch 32 on DIV2K + Flickr2K on GPUs; these",
@@ -106,6 +113,7 @@ def main() -> None:
         default=None,
         help="total wall time, when the run's own count misses chunks (older code)",
     )
+    p.add_argument("--note", default="", help="a line for the model card (how it was run)")
     args = p.parse_args()
     ck = read_checkpoint(args.run / "last.pth")
     model = model_from_state_dict(ck.state_dict, ck.config)
@@ -133,6 +141,7 @@ def main() -> None:
         "train_seconds": seconds,
         "hardware": args.hardware,
         "init": json.loads(raw.get("init_meta", "{}")),
+        "note": args.note,
         "sets": sets,
     }
     evals_path.write_text(json.dumps(evals, indent=2) + "\n")
