@@ -106,9 +106,10 @@ class FusedConv(nn.Module):
 
     def forward(self, x: torch.Tensor, times: torch.Tensor | None = None) -> torch.Tensor:
         """conv(x), GELU'd if asked, multiplied by `times` when given."""
-        op = torch.ops.mkldnn._convolution_pointwise
         args = (self.weight, self.bias, self.padding, [1, 1], [1, 1], self.groups)
         if _fusable(x):
+            # Looked up only here: builds without oneDNN have no such op.
+            op = torch.ops.mkldnn._convolution_pointwise
             if times is None and self.gelu:
                 return op(x, *args, "gelu", [None], "none")
             if times is not None and not self.gelu and _same_layout(x, times):
