@@ -152,7 +152,7 @@ def _one_run(mp: float, scale: int, tile: int | None, mmap: str | None, cache: s
         wall = time.perf_counter() - t
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
     images = img.nbytes + res.image.nbytes
-    maps = 0 if mmap else res.report.full_maps * side * side * eng.model.cfg.embedding_dim * 4
+    maps = 0 if mmap else res.report.full_maps * eng.map_bytes(side, side)
     print(
         json.dumps(
             {

@@ -218,10 +218,13 @@ class Engine:
             raise EngineError(f"tile size must be >= 0, got {tile}")
         return round_tile(tile, grid)
 
+    def map_bytes(self, h: int, w: int) -> int:
+        """One full-size float32 C-channel feature map of a tiled run."""
+        return self.model.cfg.embedding_dim * h * w * 4
+
     def front_cache_fits(self, h: int, w: int) -> bool:
         """Whether the tiled run can afford two more full-size maps (kept in RAM)."""
-        maps = 4 * self.model.cfg.embedding_dim * h * w * 4
-        return maps < available_memory(torch.device("cpu")) // 2
+        return 4 * self.map_bytes(h, w) < available_memory(torch.device("cpu")) // 2
 
     @torch.no_grad()
     def upscale(
@@ -242,22 +245,21 @@ class Engine:
         if self.device.type == "cuda":
             torch.cuda.reset_peak_memory_stats(self.device)
         warnings: list[str] = []
+        store: tuple[str | None, bool] | None = None
         if opts.per_tile_routing:
             tile = self.plan_tile(h, w, opts.tile or self.PER_TILE_DEFAULT)
             out, routing, feats, n, tile_routing = self._per_tile(x, tile or max(h, w), progress)
         else:
             tile = self.plan_tile(h, w, opts.tile)
             tile_routing = None
-            maps_dir: str | None | bool = False  # False: not decided yet
-            cache = False
+            # Where a tiled run keeps its maps (folder or RAM, front cache or not), decided
+            # once the run is tiled: an OOM retry can turn a whole-image plan into tiles.
             while True:
                 try:
-                    if tile and maps_dir is False:
+                    if tile and store is None:
                         maps_dir = self._maps_dir(opts, h, w, warnings)
-                        cache = self._front_cache(opts, h, w, maps_dir)
-                    out, routing, feats, n = self._run(
-                        x, tile, opts, progress, maps_dir or None, cache
-                    )
+                        store = (maps_dir, self._front_cache(opts, h, w, maps_dir))
+                    out, routing, feats, n = self._run(x, tile, opts, progress, *(store or ()))
                     break
                 except Exception as e:
                     if not _is_oom(e) or tile == self.model.cfg.pool_grid:
@@ -276,9 +278,7 @@ class Engine:
             if self.device.type == "cuda"
             else None
         )
-        maps = 0
-        if tile and not opts.per_tile_routing:
-            maps = 4 if cache else 2
+        maps = 0 if store is None else 4 if store[1] else 2
         report = RunReport(
             str(self.device), self.precision, tile, n, time.monotonic() - t0, peak, warnings, maps
         )
@@ -342,9 +342,9 @@ class Engine:
         the output beside them, else memory-mapped files (asked for, or a temp folder)."""
         if opts.mmap_dir is not None:
             return opts.mmap_dir
-        maps = 2 * self.model.cfg.embedding_dim * h * w * 4
-        s = self.scale
-        out = h * s * w * s * 3 * {"float32": 4, "uint8": 1, "uint16": 4}[opts.output]
+        maps = 2 * self.map_bytes(h, w)
+        item = torch.empty((), dtype=_OUT_DTYPES[opts.output]).element_size()
+        out = h * w * self.scale**2 * 3 * item
         free = available_memory(torch.device("cpu"))
         if maps + out < free * 0.6:
             return None

@@ -244,23 +244,14 @@ class Trainer:
         stop_at = (
             cfg.iterations if max_steps is None else min(cfg.iterations, self.step + max_steps)
         )
+        with _StopOnSignal() as stop:
+            self._loop(stop_at, max_seconds, stop)
+
+    def _loop(self, stop_at: int, max_seconds: float | None, stop: _StopOnSignal) -> None:
+        cfg = self.cfg
         t0 = time.monotonic()
         t_last, s_last = t0, self.step
         seconds_before = self.train_seconds
-        with _StopOnSignal() as stop:
-            self._loop(stop_at, stop, t0, t_last, s_last, seconds_before, max_seconds)
-
-    def _loop(
-        self,
-        stop_at: int,
-        stop: _StopOnSignal,
-        t0: float,
-        t_last: float,
-        s_last: int,
-        seconds_before: float,
-        max_seconds: float | None,
-    ) -> None:
-        cfg = self.cfg
         acc: dict[str, float] = {}
         n_acc = 0
         while self.step < stop_at:
