@@ -8,6 +8,7 @@ continues exactly where the killed one would have gone. Several GPUs: start with
 
 from __future__ import annotations
 
+import bisect
 import copy
 import json
 import math
@@ -16,6 +17,7 @@ import signal
 import sys
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -218,6 +220,30 @@ class Trainer:
         self.history = json.loads(st["history"])
         self.train_seconds = float(st.get("train_seconds", 0.0))
         self.log(f"resumed {path} at step {self.step}")
+        self._apply_schedule(json.loads(st["train_config"]))
+
+    def _apply_schedule(self, saved: dict[str, object]) -> None:
+        # The scheduler's saved state would silently keep the old plan; a run resumed
+        # with a new lr, milestones or gamma in its config (say, to decay the rate over
+        # the steps a session has left) follows the config from this step on.
+        cfg = self.cfg
+        plan = (cfg.lr, sorted(cfg.milestones), cfg.gamma)
+        old = (saved.get("lr"), sorted(saved.get("milestones") or []), saved.get("gamma"))
+        if plan == old:
+            return
+        passed = bisect.bisect_right(plan[1], self.step)
+        lr = cfg.lr * cfg.gamma**passed
+        self.sched.milestones = Counter(cfg.milestones)
+        self.sched.gamma = cfg.gamma
+        self.sched.base_lrs = [cfg.lr for _ in self.opt.param_groups]
+        for group in self.opt.param_groups:
+            group["lr"] = lr
+            group["initial_lr"] = cfg.lr
+        self.sched._last_lr = [lr for _ in self.opt.param_groups]  # type: ignore[attr-defined]
+        self.log(
+            f"schedule changed on resume: lr {old[0]} milestones {old[1]} gamma {old[2]}"
+            f" -> lr {cfg.lr} milestones {plan[1]} gamma {cfg.gamma}; lr now {lr:.2e}"
+        )
 
     def train_step(self) -> dict[str, float]:
         lr_img, hr = self.sampler.batch(self.cfg.batch_size)

@@ -98,6 +98,28 @@ def test_resume_continues_exactly(photos: Path, tmp_path: Path) -> None:
         assert torch.equal(p, q)
 
 
+def test_resume_follows_a_changed_schedule(photos: Path, tmp_path: Path) -> None:
+    first = Trainer(_cfg(photos, tmp_path / "run"))
+    first.run(max_steps=4)
+    assert first.opt.param_groups[0]["lr"] == pytest.approx(2e-3)
+    del first
+    # A milestone already passed applies at once; a later one fires when reached.
+    t = Trainer(_cfg(photos, tmp_path / "run", milestones=[2, 6], gamma=0.25))
+    assert t.step == 4
+    assert t.opt.param_groups[0]["lr"] == pytest.approx(2e-3 * 0.25)
+    t.run(max_steps=1)
+    assert t.opt.param_groups[0]["lr"] == pytest.approx(2e-3 * 0.25)
+    t.run(max_steps=1)
+    assert t.step == 6
+    assert t.opt.param_groups[0]["lr"] == pytest.approx(2e-3 * 0.25**2)
+    del t
+    # The new plan is what the checkpoint now records: resuming again changes nothing.
+    again = Trainer(_cfg(photos, tmp_path / "run", milestones=[2, 6], gamma=0.25))
+    assert again.opt.param_groups[0]["lr"] == pytest.approx(2e-3 * 0.25**2)
+    again.run(max_steps=1)
+    assert again.opt.param_groups[0]["lr"] == pytest.approx(2e-3 * 0.25**2)
+
+
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
 def test_interrupt_finishes_the_step_saves_and_stops(
     photos: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, sig: signal.Signals
