@@ -148,10 +148,13 @@ class RoutingPanel(QWidget):
         tl.addWidget(self.tile_view, 1)
         self.tile_box.setVisible(False)
 
-        split = QSplitter(Qt.Orientation.Vertical)
+        # Empty axes before a run would only show meaningless ticks.
+        self.plots = split = QSplitter(Qt.Orientation.Vertical)
         split.addWidget(_titled(QLabel("Router probabilities per block (▲ chosen)"), self.bars))
         split.addWidget(_titled(QLabel("Depth x expert (probability)"), self.heat))
         split.addWidget(self.tile_box)
+        split.setVisible(False)
+        self.header.setAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop)
         lay = QVBoxLayout(self)
         lay.setContentsMargins(4, 4, 4, 4)
         lay.addWidget(self.header)
@@ -174,6 +177,7 @@ class RoutingPanel(QWidget):
             self.heat.removeItem(it)
         self._heat_extra = []
         self.tile_box.setVisible(False)
+        self.plots.setVisible(False)
         self.header.setText("No run yet: upscale an image to see which experts each block chose.")
 
     def set_output(self, out: RunOutput) -> None:
@@ -186,6 +190,7 @@ class RoutingPanel(QWidget):
             "preview: routed on the visible region only" if out.kind == "preview" else "whole image"
         )
         self.header.setText(f"<b>{out.model_label}</b> · {where} · {len(out.routing)} blocks")
+        self.plots.setVisible(True)
         self._draw_bars()
         self._draw_heat()
         has_tiles = out.tile_routing is not None and out.kind != "preview"

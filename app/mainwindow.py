@@ -23,6 +23,7 @@ from PySide6.QtGui import (
     QIcon,
     QImage,
     QKeySequence,
+    QResizeEvent,
     QShowEvent,
     QStandardItemModel,
 )
@@ -73,7 +74,7 @@ from .worker import (
 PREVIEW_MAX_FRACTION = 0.6
 TILE_CHOICES: tuple[tuple[str, int | None], ...] = (
     ("Auto", None),
-    ("Whole image", 0),
+    ("No tiles", 0),
     ("128 px", 128),
     ("256 px", 256),
     ("512 px", 512),
@@ -185,14 +186,14 @@ class MainWindow(QMainWindow):
     # ================================================================== building
 
     def _build_controls(self) -> None:
-        bar = QToolBar("Upscale")
+        self.controls_bar = bar = QToolBar("Upscale")
         bar.setObjectName("controls")
         bar.setMovable(False)
         bar.setIconSize(QSize(16, 16))
         self.addToolBar(Qt.ToolBarArea.TopToolBarArea, bar)
 
         self.model_combo = QComboBox()
-        self.model_combo.setMinimumContentsLength(18)
+        self.model_combo.setMinimumContentsLength(14)
         self.model_combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
         self.model_combo.addItem("loading engine…", None)
         self.scale_combo = QComboBox()
@@ -202,10 +203,13 @@ class MainWindow(QMainWindow):
         self.tile_combo = QComboBox()
         for label, value in TILE_CHOICES:
             self.tile_combo.addItem(label, value)
-        self.tile_combo.setToolTip("Input pixels per tile side: smaller uses less memory")
-        self.per_tile = QCheckBox("Per-tile routing")
+        self.tile_combo.setToolTip(
+            "Input pixels per tile side: smaller uses less memory."
+            " No tiles: the whole image in one pass."
+        )
+        self.per_tile = QCheckBox("Per-tile")
         self.per_tile.setToolTip(
-            "Let each tile choose its own experts (shown in the routing panel)"
+            "Per-tile routing: let each tile choose its own experts (shown in the routing panel)"
         )
         self.upscale_button = QPushButton("Upscale")
         self.upscale_button.setDefault(True)
@@ -346,7 +350,7 @@ class MainWindow(QMainWindow):
         self._act(h, "&About seemore", self.about)
 
         # A second toolbar for the view, so the common switches are one click away.
-        vb = QToolBar("View")
+        self.view_bar = vb = QToolBar("View")
         vb.setObjectName("viewbar")
         vb.setMovable(False)
         self.addToolBar(Qt.ToolBarArea.TopToolBarArea, vb)
@@ -501,6 +505,8 @@ class MainWindow(QMainWindow):
         if d is not None and self.engine_info is not None:
             self.settings.model = d[1]
         self._scale_changed()
+        # A long checkpoint name widens the model box.
+        self.arrange_toolbars()
 
     def _scale_changed(self) -> None:
         s = self.scale_combo.currentData()
@@ -1197,6 +1203,25 @@ class MainWindow(QMainWindow):
             self._first_layout = False
             width = max(340, min(560, int(self.width() * 0.36)))
             self.resizeDocks([self.inside_dock], [width], Qt.Orientation.Horizontal)
+
+    def resizeEvent(self, event: QResizeEvent) -> None:  # noqa: N802 (Qt's name)
+        super().resizeEvent(event)
+        self.arrange_toolbars()
+
+    def arrange_toolbars(self) -> None:
+        """Two rows of toolbars when one row cannot hold both.
+
+        A toolbar that runs out of room hides its last widgets behind a chevron, and
+        Cancel or the compare switches are the last ones: they must stay in sight.
+        """
+        need = self.controls_bar.sizeHint().width() + self.view_bar.sizeHint().width()
+        # The margins and handles around the toolbars take a few pixels more.
+        wrap = need + 16 > self.width()
+        if wrap != self.toolBarBreak(self.view_bar):
+            if wrap:
+                self.insertToolBarBreak(self.view_bar)
+            else:
+                self.removeToolBarBreak(self.view_bar)
 
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 (Qt's name)
         if self.persist:

@@ -117,8 +117,10 @@ def test_routing_panel_draws_bars_heatmap_and_tile_map(qtbot) -> None:
     tr = SimpleNamespace(tiles=tiles, chosen=chosen, probs=np.zeros((4, 4, 3), np.float32))
     panel.set_input(_rand(24, 32, 4))
     panel.set_ranks([2, 4, 8])
+    assert not panel.plots.isVisibleTo(panel)  # no empty axes before a run
     out = RunOutput(1, "full", None, 2, "SeemoRe-T x2", routing=recs, tile_routing=tr)
     panel.set_output(out)
+    assert panel.plots.isVisibleTo(panel)
     img = panel.heat_img.image
     assert img.shape == (4, 3)
     np.testing.assert_allclose(img[2], recs[2].probs)
@@ -129,6 +131,8 @@ def test_routing_panel_draws_bars_heatmap_and_tile_map(qtbot) -> None:
     # A preview's routing is shown but labelled, and has no tile map.
     panel.set_output(RunOutput(2, "preview", None, 2, "SeemoRe-T x2", routing=recs))
     assert "preview" in panel.header.text() and not panel.tile_box.isVisibleTo(panel)
+    panel.clear()
+    assert not panel.plots.isVisibleTo(panel) and "No run yet" in panel.header.text()
 
 
 def test_feature_panel_grid_hover_and_vector(qtbot) -> None:

@@ -320,3 +320,19 @@ def test_progress_is_throttled(qapp) -> None:
     for i in range(1, 1001):  # a thousand tiles in a few milliseconds
         cb(ProgressInfo(i, 1000, i / 1000, 0.001 * i, 0.0, "upscale"))
     assert 1 <= len(got) <= 5 and got[-1] == 1.0  # the final report always gets through
+
+
+def test_toolbars_wrap_rather_than_hide_controls(qtbot, window) -> None:
+    window.show()
+    qtbot.waitExposed(window)
+    window.resize(820, 600)
+    qtbot.waitUntil(lambda: window.toolBarBreak(window.view_bar))
+    qtbot.wait(50)
+    # In two rows nothing sits behind an overflow chevron.
+    for w in (window.cancel_button, window.upscale_button, window.mode_combo, window.before_combo):
+        assert w.isVisible(), w
+    assert window.view_bar.y() > window.controls_bar.y()
+    window.resize(1900, 600)
+    qtbot.waitUntil(lambda: not window.toolBarBreak(window.view_bar))
+    qtbot.waitUntil(lambda: window.view_bar.y() == window.controls_bar.y())
+    assert window.cancel_button.isVisible() and window.before_combo.isVisible()
