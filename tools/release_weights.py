@@ -21,6 +21,7 @@ from seemore_core.checkpoint import model_from_state_dict, read_checkpoint, save
 from seemore_core.engine import Engine
 from seemore_core.evaluate import bicubic_upscaler, engine_upscaler, evaluate_dataset
 from seemore_core.models import bundled_path, weights_dir
+from seemore_core.train.history import describe_schedule
 
 PAPER = {  # the paper's SeemoRe-T rows (PSNR dB, Y)
     2: {"Set5": 38.06, "Set14": 33.65},
@@ -56,8 +57,9 @@ def write_card(evals: dict[str, dict]) -> None:  # type: ignore[type-arg]
         "- Data: the classic 291 set (T91 + BSDS300 train, 291 photos, ~36 MP). Never",
         "  the benchmark images. LR made on the fly with MATLAB-exact bicubic (8-bit",
         "  rounding after each pass), random crops, flips and 90-degree rotations.",
-        "- Loss: L1 + 0.1 x L1 of the 2-D FFT (the paper's). Adam, EMA 0.999 (the EMA",
-        "  weights are shipped).",
+        "- Loss: L1 + 0.1 x L1 of the 2-D FFT (the paper's). Adam with the learning",
+        "  rates below (read from each run's log), EMA of the weights (decay 0.999, 0.998",
+        "  in the later sessions; the EMA weights are shipped).",
         "- Evaluation: PSNR/SSIM on Y (BT.601), `scale` pixels cropped, outputs",
         "  clamped and rounded to 8 bits; `seemore eval` reproduces the bicubic rows.",
         "",
@@ -84,9 +86,10 @@ def write_card(evals: dict[str, dict]) -> None:  # type: ignore[type-arg]
             f" {PAPER[s]['Set5']:.2f} / {PAPER[s]['Set14']:.2f} |"
         )
     notes = [
-        f"- T x{evals[k]['scale']}: {evals[k]['note']}"
+        f"- T x{evals[k]['scale']}: "
+        + ". ".join(t for t in (evals[k].get("schedule"), evals[k].get("note")) if t)
         for k in sorted(evals)
-        if evals[k].get("note")
+        if evals[k].get("schedule") or evals[k].get("note")
     ]
     if notes:
         lines += ["", *notes]
@@ -141,6 +144,7 @@ def main() -> None:
         "train_seconds": seconds,
         "hardware": args.hardware,
         "init": json.loads(raw.get("init_meta", "{}")),
+        "schedule": describe_schedule(json.loads(raw.get("history", "[]"))),
         "note": args.note,
         "sets": sets,
     }

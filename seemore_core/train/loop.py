@@ -240,6 +240,7 @@ class Trainer:
             group["lr"] = lr
             group["initial_lr"] = cfg.lr
         self.sched._last_lr = [lr for _ in self.opt.param_groups]  # type: ignore[attr-defined]
+        self.history.append({"step": self.step, "lr": lr})
         self.log(
             f"schedule changed on resume: lr {old[0]} milestones {old[1]} gamma {old[2]}"
             f" -> lr {cfg.lr} milestones {plan[1]} gamma {cfg.gamma}; lr now {lr:.2e}"
@@ -289,7 +290,16 @@ class Trainer:
             if cfg.val_dir and cfg.val_every and self.step % cfg.val_every == 0 and self.rank == 0:
                 val = validate(self.ema, cfg.val_dir, cfg.scale, self.device)
                 self.best_psnr = val if self.best_psnr is None else max(self.best_psnr, val)
-            if self.step % cfg.log_every == 0 or val is not None or self.step == stop_at:
+            lr = self.opt.param_groups[0]["lr"]
+            # The first step and each change of rate are logged at their step, so the log
+            # holds the exact schedule (model cards read it from there).
+            lr_changed = not self.history or self.history[-1]["lr"] != lr
+            if (
+                self.step % cfg.log_every == 0
+                or val is not None
+                or self.step == stop_at
+                or lr_changed
+            ):
                 now = time.monotonic()
                 sps = (self.step - s_last) / max(now - t_last, 1e-9)
                 t_last, s_last = now, self.step
@@ -300,7 +310,7 @@ class Trainer:
                     loss=mean.get("loss", math.nan),
                     l1=mean.get("l1", math.nan),
                     fft=mean.get("fft", 0.0),
-                    lr=self.opt.param_groups[0]["lr"],
+                    lr=lr,
                     steps_per_s=sps,
                     eta_s=(cfg.iterations - self.step) / sps if sps > 0 else math.inf,
                     val_psnr=val,

@@ -15,6 +15,7 @@ from seemore_core.checkpoint import load_model, read_checkpoint
 from seemore_core.resize import imresize
 from seemore_core.train.config import TrainConfig
 from seemore_core.train.data import PatchSampler, degrade, load_hr
+from seemore_core.train.history import describe_schedule, format_lr, lr_phases
 from seemore_core.train.loop import Trainer
 
 
@@ -118,6 +119,37 @@ def test_resume_follows_a_changed_schedule(photos: Path, tmp_path: Path) -> None
     assert again.opt.param_groups[0]["lr"] == pytest.approx(2e-3 * 0.25**2)
     again.run(max_steps=1)
     assert again.opt.param_groups[0]["lr"] == pytest.approx(2e-3 * 0.25**2)
+
+
+def test_log_records_the_schedule_followed_across_resumes(photos: Path, tmp_path: Path) -> None:
+    t = Trainer(_cfg(photos, tmp_path / "run", milestones=[3, 5]))
+    t.run(max_steps=6)
+    del t
+    # Resumed with a higher rate from step 6, as a new session might.
+    t = Trainer(_cfg(photos, tmp_path / "run", lr=4e-3, milestones=[8]))
+    t.run(max_steps=3)
+    assert [(p.start, p.end, p.lr) for p in lr_phases(t.history)] == [
+        (0, 3, pytest.approx(2e-3)),
+        (3, 5, pytest.approx(1e-3)),
+        (5, 6, pytest.approx(5e-4)),
+        (6, 8, pytest.approx(4e-3)),
+        (8, 9, pytest.approx(2e-3)),
+    ]
+    assert describe_schedule(t.history) == (
+        "lr 2e-3 (steps 0-3), 1e-3 (3-5), 5e-4 (5-6), 4e-3 (6-8), 2e-3 (8-9)"
+    )
+
+
+def test_format_lr_is_short_and_exact() -> None:
+    assert [format_lr(x) for x in (1e-3, 5e-4, 2.5e-4, 6.25e-5, 0.1, 3e-2)] == [
+        "1e-3",
+        "5e-4",
+        "2.5e-4",
+        "6.25e-5",
+        "1e-1",
+        "3e-2",
+    ]
+    assert describe_schedule([]) == ""
 
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
