@@ -219,6 +219,8 @@ class Trainer:
         self.best_psnr = None if st["best_psnr"] < 0 else float(st["best_psnr"])
         self.history = json.loads(st["history"])
         self.train_seconds = float(st.get("train_seconds", 0.0))
+        # The run started from the file as it was then, not as it is now.
+        self.init_meta = json.loads(st.get("init_meta", "{}")) or self.init_meta
         self.log(f"resumed {path} at step {self.step}")
         self._apply_schedule(json.loads(st["train_config"]))
 

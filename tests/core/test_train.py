@@ -203,6 +203,13 @@ def test_fine_tune_x3_from_x2(photos: Path, tmp_path: Path) -> None:
     saved = torch.load(t3.save(), map_location="cpu", weights_only=True)
     init = json.loads(saved["init_meta"])
     assert init["scale"] == "2" and init["train_steps"] == "1" and init["path"] == str(src)
+    # The x2 file trains on and is replaced; a resumed x3 run still names the one it began from.
+    t2.run(max_steps=2)
+    t2.export(src)
+    del t3
+    resumed = Trainer(_cfg(photos, tmp_path / "x3", scale=3, init_from=str(src)))
+    assert resumed.step == 1
+    assert resumed.init_meta["train_steps"] == "1"
 
 
 def test_config_from_toml_and_overrides(tmp_path: Path) -> None:
