@@ -7,7 +7,7 @@ across sessions change it, so the schedule actually followed is read from the lo
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 
 @dataclass(frozen=True)
@@ -26,12 +26,10 @@ def lr_phases(history: Sequence[dict[str, float]]) -> list[LrPhase]:
     phases: list[LrPhase] = []
     for entry in sorted(history, key=lambda e: e["step"]):
         step, lr = int(entry["step"]), float(entry["lr"])
-        if phases and phases[-1].lr == lr:
-            phases[-1] = LrPhase(phases[-1].start, step, lr)
-        else:
-            if phases:
-                phases[-1] = LrPhase(phases[-1].start, step, phases[-1].lr)
-            phases.append(LrPhase(phases[-1].end if phases else 0, step, lr))
+        if phases:
+            phases[-1] = replace(phases[-1], end=step)
+        if not phases or phases[-1].lr != lr:
+            phases.append(LrPhase(step if phases else 0, step, lr))
     return phases
 
 
@@ -44,7 +42,7 @@ def format_lr(lr: float) -> str:
 
 
 def describe_schedule(history: Sequence[dict[str, float]]) -> str:
-    """'lr 1e-3 (steps 0-1400), 5e-4 (1400-1540), ...' as the log recorded it."""
+    """'lr 1e-3 (steps 0-1400), 5e-4 (1400-1560), ...' as the log recorded it."""
     parts = [
         f"{format_lr(p.lr)} ({'steps ' if i == 0 else ''}{p.start}-{p.end})"
         for i, p in enumerate(lr_phases(history))

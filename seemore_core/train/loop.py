@@ -128,7 +128,10 @@ class Trainer:
 
         self.model: SeemoRe = build(cfg.variant, cfg.scale).to(self.device)
         self.init_meta: dict[str, str] = {}
-        if cfg.init_from:
+        resuming = (self.out / LAST).exists()
+        # A resumed run takes its weights and the record of where they began from its
+        # checkpoint; the init file may have been retrained and replaced since.
+        if cfg.init_from and not resuming:
             self._init_from(cfg.init_from)
         # channels_last halves the step time of these depthwise-heavy convs on CPU.
         self.model = self.model.to(memory_format=torch.channels_last)
@@ -158,7 +161,7 @@ class Trainer:
         images = load_hr(list_images(cfg.train_dirs), cfg.patch_size * cfg.scale)
         # Each DDP rank draws its own crops; the batch size is per process.
         self.sampler = PatchSampler(images, cfg.patch_size, cfg.scale, cfg.seed + self.rank)
-        if (self.out / LAST).exists():
+        if resuming:
             self.resume(self.out / LAST)
 
     def _init_from(self, path: str) -> None:
@@ -219,8 +222,7 @@ class Trainer:
         self.best_psnr = None if st["best_psnr"] < 0 else float(st["best_psnr"])
         self.history = json.loads(st["history"])
         self.train_seconds = float(st.get("train_seconds", 0.0))
-        # The run started from the file as it was then, not as it is now.
-        self.init_meta = json.loads(st.get("init_meta", "{}")) or self.init_meta
+        self.init_meta = json.loads(st.get("init_meta", "{}"))
         self.log(f"resumed {path} at step {self.step}")
         self._apply_schedule(json.loads(st["train_config"]))
 
