@@ -18,7 +18,7 @@ class TrainConfig:
     out_dir: str = "runs/T_x2"
     init_from: str | None = None  # fine-tune: weights of another scale (upsampler is skipped)
     patch_size: int = 48  # LR pixels per side of a training crop
-    batch_size: int = 16
+    batch_size: int = 16  # per optimiser step; DDP ranks each draw batch_size / N
     iterations: int = 100_000
     lr: float = 1e-3
     milestones: list[int] = field(default_factory=lambda: [50_000, 75_000, 90_000])

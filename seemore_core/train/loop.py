@@ -2,8 +2,10 @@
 
 A training checkpoint is a BasicSR-style dict (`params`, `params_ema`) plus the optimiser,
 scheduler, step and random state, so `load_model` reads it as it is and a resumed run
-continues exactly where the killed one would have gone. Several GPUs: start with
-`torchrun --nproc_per_node N -m seemore_core.cli train ...` (DDP, one process per GPU).
+continues exactly where the killed one would have gone. Several GPUs, or several CPU
+cores: start with `torchrun --nproc_per_node N -m seemore_core.cli train ...` (DDP, one
+process per GPU, or per core with `--set threads=1`); `batch_size` is split over the
+processes, so the run follows the same recipe on any layout.
 """
 
 from __future__ import annotations
@@ -115,6 +117,13 @@ class Trainer:
             torch.distributed.init_process_group(backend)
         self.rank = torch.distributed.get_rank() if self.distributed else 0
         self.world = torch.distributed.get_world_size() if self.distributed else 1
+        # batch_size is the batch of one optimiser step whatever the hardware, so a
+        # config means the same run on one CPU or split over N ranks (gradients average).
+        if cfg.batch_size % self.world:
+            raise ValueError(
+                f"batch_size {cfg.batch_size} does not split over {self.world} processes"
+            )
+        self.local_batch = cfg.batch_size // self.world
         self.device = pick_device(cfg.device)
         if self.device.type == "cuda":
             torch.cuda.set_device(self.device)
@@ -159,7 +168,7 @@ class Trainer:
         self.history: list[dict[str, float]] = []
 
         images = load_hr(list_images(cfg.train_dirs), cfg.patch_size * cfg.scale)
-        # Each DDP rank draws its own crops; the batch size is per process.
+        # Each DDP rank draws its own crops, local_batch of them per step.
         self.sampler = PatchSampler(images, cfg.patch_size, cfg.scale, cfg.seed + self.rank)
         if resuming:
             self.resume(self.out / LAST)
@@ -196,6 +205,7 @@ class Trainer:
             "scheduler": self.sched.state_dict(),
             "step": self.step,
             "sampler_rng": self.sampler.state(),
+            "sampler_rng_ranks": self._sampler_states(),
             "torch_rng": torch.get_rng_state(),
             "best_psnr": -1.0 if self.best_psnr is None else self.best_psnr,
             "train_seconds": self.train_seconds,
@@ -204,10 +214,21 @@ class Trainer:
             "init_meta": json.dumps(self.init_meta),
         }
 
+    def _sampler_states(self) -> torch.Tensor:
+        """Every rank's crop generator state, one row each (a collective under DDP)."""
+        own = self.sampler.state()
+        if not self.distributed:
+            return own[None]
+        rows = [torch.empty_like(own) for _ in range(self.world)]
+        torch.distributed.all_gather(rows, own)
+        return torch.stack(rows)
+
     def save(self, path: Path | None = None) -> Path:
         path = path or self.out / LAST
+        # Every rank builds the state: gathering the crop generators takes all of them.
+        state = self.state()
         if self.rank == 0:
-            _atomic_torch_save(self.state(), path)
+            _atomic_torch_save(state, path)
         return path
 
     def resume(self, path: Path) -> None:
@@ -217,7 +238,15 @@ class Trainer:
         self.opt.load_state_dict(st["optimizer"])
         self.sched.load_state_dict(st["scheduler"])
         self.step = int(st["step"])
-        self.sampler.set_state(st["sampler_rng"])
+        ranks = st.get("sampler_rng_ranks")
+        if ranks is not None and len(ranks) == self.world:
+            self.sampler.set_state(ranks[self.rank].clone())  # a row view segfaults set_state
+        elif self.rank == 0:
+            self.sampler.set_state(st["sampler_rng"])
+        else:
+            # Saved with fewer ranks: a fresh stream, as rank 0's state would make this
+            # rank draw the very crops rank 0 draws.
+            self.sampler.gen.manual_seed(self.cfg.seed + self.rank + 1_000_003 * self.step)
         torch.set_rng_state(st["torch_rng"])
         self.best_psnr = None if st["best_psnr"] < 0 else float(st["best_psnr"])
         self.history = json.loads(st["history"])
@@ -251,7 +280,7 @@ class Trainer:
         )
 
     def train_step(self) -> dict[str, float]:
-        lr_img, hr = self.sampler.batch(self.cfg.batch_size)
+        lr_img, hr = self.sampler.batch(self.local_batch)
         cl = torch.channels_last
         lr_img = lr_img.to(self.device).contiguous(memory_format=cl)
         hr = hr.to(self.device)
@@ -325,13 +354,19 @@ class Trainer:
             self.train_seconds = seconds_before + time.monotonic() - t0
             if self.step % cfg.ckpt_every == 0 or self.step == stop_at:
                 self.save()
-            if max_seconds is not None and time.monotonic() - t0 >= max_seconds:
-                self.save()
-                break
-            if stop.requested:
+            timed_out = max_seconds is not None and time.monotonic() - t0 >= max_seconds
+            signalled = stop.requested is not None
+            if self.distributed:
+                # Ranks must leave at the same step, or the one that stays waits forever
+                # in its next gradient all-reduce.
+                flags = torch.tensor([int(timed_out), int(signalled)])
+                torch.distributed.all_reduce(flags, torch.distributed.ReduceOp.MAX)
+                timed_out, signalled = bool(flags[0]), bool(flags[1])
+            if timed_out or signalled:
                 path = self.save()
-                if self.rank == 0:
-                    self.log(f"stopped at step {self.step} on {stop.requested}; saved {path}")
+                if signalled and self.rank == 0:
+                    why = stop.requested or "a signal to another rank"
+                    self.log(f"stopped at step {self.step} on {why}; saved {path}")
                 break
 
     def export(self, path: str | Path, extra: dict[str, str] | None = None) -> Path:

@@ -223,38 +223,56 @@ def test_config_from_toml_and_overrides(tmp_path: Path) -> None:
         cfg.override(["nonsense=1"])
 
 
-def test_two_process_ddp_run(photos: Path, tmp_path: Path) -> None:
-    """The torchrun path (DDP, gloo on the CPU): both ranks step and rank 0 checkpoints."""
-    import os
+def _torchrun(photos: Path, out: Path, steps: int, batch: int = 4) -> None:
+    """`seemore train` under torchrun: two processes, gloo on the CPU."""
     import subprocess
     import sys
 
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    cmd = [
-        sys.executable,
-        "-m",
-        "torch.distributed.run",
-        "--nproc_per_node",
-        "2",
-        "-m",
-        "seemore_core.cli",
-        "train",
-        "--set",
-        f'train_dirs=["{photos}"]',
-        "--set",
-        "val_dir=false",
-        "--set",
-        f'out_dir="{tmp_path / "run"}"',
-        "--set",
-        "patch_size=16",
-        "--set",
-        "batch_size=2",
-        "--set",
-        "threads=1",
-        "--steps",
-        "2",
-    ]
+    sets = {
+        "train_dirs": f'["{photos}"]',
+        "val_dir": "false",
+        "out_dir": f'"{out}"',
+        "patch_size": "16",
+        "batch_size": str(batch),
+        "lr": "2e-3",
+        "milestones": "[500]",
+        "seed": "3",
+        "threads": "1",
+        "ckpt_every": "1000",
+        "log_every": "1000",
+    }
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2"]
+    cmd += ["-m", "seemore_core.cli", "train", "--steps", str(steps)]
+    for k, v in sets.items():
+        cmd += ["--set", f"{k}={v}"]
     r = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=env)
     assert r.returncode == 0, r.stderr[-2000:]
+
+
+def test_two_process_ddp_run_resumes_exactly(photos: Path, tmp_path: Path) -> None:
+    """The torchrun path: ranks split the batch, draw different crops, and a resumed
+    run continues exactly as an uninterrupted one."""
+    _torchrun(photos, tmp_path / "straight", 4)
+    _torchrun(photos, tmp_path / "chunks", 2)
+    _torchrun(photos, tmp_path / "chunks", 2)
+    a = torch.load(tmp_path / "straight" / "last.pth", weights_only=True)
+    b = torch.load(tmp_path / "chunks" / "last.pth", weights_only=True)
+    assert a["step"] == b["step"] == 4
+    ranks = a["sampler_rng_ranks"]
+    assert len(ranks) == 2 and not torch.equal(ranks[0], ranks[1])
+    assert torch.equal(a["sampler_rng_ranks"], b["sampler_rng_ranks"])
+    for k, p in a["params"].items():
+        assert torch.equal(p, b["params"][k]), k
+    for k, p in a["params_ema"].items():
+        assert torch.equal(p, b["params_ema"][k]), k
+
+
+def test_single_process_checkpoint_resumes_under_ddp(photos: Path, tmp_path: Path) -> None:
+    """A run moved from one process to two: rank 1 must not replay rank 0's crops."""
+    Trainer(_cfg(photos, tmp_path / "run")).run(max_steps=2)
+    _torchrun(photos, tmp_path / "run", 1)
     st = torch.load(tmp_path / "run" / "last.pth", weights_only=True)
-    assert st["step"] == 2
+    assert st["step"] == 3
+    ranks = st["sampler_rng_ranks"]
+    assert len(ranks) == 2 and not torch.equal(ranks[0], ranks[1])

@@ -1,0 +1,99 @@
+"""Training throughput on the CPU: one process using every core, against N processes of
+one thread each (DDP over gloo), same model, patch and batch per optimiser step.
+
+    python benchmarks/bench_train.py [--procs 2] [--steps 12] [--warmup 3] [--scale 2]
+
+Each layout runs in fresh processes started by torchrun; rank 0 times `--steps` optimiser
+steps after `--warmup` untimed ones and reports steps/s. Prints both figures and the
+ratio of the DDP layout to the single process (the reference, measured in the same run).
+Ranks draw crops from a few training photos; the step time does not depend on how many.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def worker(args: argparse.Namespace) -> None:
+    import torch
+
+    from seemore_core.train.config import TrainConfig
+    from seemore_core.train.loop import Trainer
+
+    photos = sorted((ROOT.parent / "shared" / "data" / "train").rglob("*.png"))[:12]
+    with tempfile.TemporaryDirectory() as tmp:
+        data = Path(tmp) / "photos"
+        data.mkdir()
+        for p in photos:
+            (data / p.name).symlink_to(p)
+        cfg = TrainConfig(
+            variant="T",
+            scale=args.scale,
+            train_dirs=[str(data)],
+            val_dir=None,
+            out_dir=str(Path(tmp) / "run"),
+            patch_size=args.patch,
+            batch_size=args.batch,
+            threads=args.threads,
+        )
+        trainer = Trainer(cfg, log=lambda s: None)
+        for _ in range(args.warmup):
+            trainer.train_step()
+        if trainer.distributed:
+            torch.distributed.barrier()
+        t0 = time.perf_counter()
+        for _ in range(args.steps):
+            trainer.train_step()
+        dt = time.perf_counter() - t0
+        if trainer.rank == 0:
+            print(json.dumps({"steps_per_s": args.steps / dt, "world": trainer.world}))
+        if trainer.distributed:
+            torch.distributed.destroy_process_group()
+
+
+def run_layout(procs: int, threads: int, args: argparse.Namespace) -> float:
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", str(procs)]
+    cmd += [__file__, "--worker", "--threads", str(threads)]
+    cmd += ["--steps", str(args.steps), "--warmup", str(args.warmup), "--scale", str(args.scale)]
+    cmd += ["--patch", str(args.patch), "--batch", str(args.batch)]
+    env = {**os.environ, "OMP_NUM_THREADS": str(threads)}
+    r = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=ROOT)
+    if r.returncode:
+        raise SystemExit(r.stderr[-3000:])
+    line = [x for x in r.stdout.splitlines() if x.startswith("{")][-1]
+    return float(json.loads(line)["steps_per_s"])
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--procs", type=int, default=os.cpu_count() or 2)
+    ap.add_argument("--steps", type=int, default=12)
+    ap.add_argument("--warmup", type=int, default=3)
+    ap.add_argument("--scale", type=int, default=2)
+    ap.add_argument("--patch", type=int, default=48)
+    ap.add_argument("--batch", type=int, default=16)
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.worker:
+        worker(args)
+        return
+    n = args.procs
+    one = run_layout(1, n, args)
+    ddp = run_layout(n, 1, args)
+    print(f"SeemoRe-T x{args.scale}, batch {args.batch}, LR patch {args.patch}, {n} cores")
+    print(f"  1 process x {n} threads : {one:.3f} steps/s (reference)")
+    print(f"  {n} processes x 1 thread: {ddp:.3f} steps/s  ratio {ddp / one:.2f}x")
+
+
+if __name__ == "__main__":
+    main()
