@@ -117,6 +117,8 @@ class Trainer:
             torch.distributed.init_process_group(backend)
         self.rank = torch.distributed.get_rank() if self.distributed else 0
         self.world = torch.distributed.get_world_size() if self.distributed else 1
+        if self.rank != 0:
+            self.log = lambda s: None  # one log per run, not one per rank
         # batch_size is the batch of one optimiser step whatever the hardware, so a
         # config means the same run on one CPU or split over N ranks (gradients average).
         if cfg.batch_size % self.world:
@@ -349,8 +351,7 @@ class Trainer:
                     val_psnr=val,
                 )
                 self.history.append({k: v for k, v in entry.__dict__.items() if v is not None})
-                if self.rank == 0:
-                    self.log(format_log(entry))
+                self.log(format_log(entry))
             self.train_seconds = seconds_before + time.monotonic() - t0
             if self.step % cfg.ckpt_every == 0 or self.step == stop_at:
                 self.save()
@@ -364,7 +365,7 @@ class Trainer:
                 timed_out, signalled = bool(flags[0]), bool(flags[1])
             if timed_out or signalled:
                 path = self.save()
-                if signalled and self.rank == 0:
+                if signalled:
                     why = stop.requested or "a signal to another rank"
                     self.log(f"stopped at step {self.step} on {why}; saved {path}")
                 break

@@ -223,7 +223,7 @@ def test_config_from_toml_and_overrides(tmp_path: Path) -> None:
         cfg.override(["nonsense=1"])
 
 
-def _torchrun(photos: Path, out: Path, steps: int, batch: int = 4) -> None:
+def _torchrun(photos: Path, out: Path, steps: int, batch: int = 4) -> str:
     """`seemore train` under torchrun: two processes, gloo on the CPU."""
     import subprocess
     import sys
@@ -248,6 +248,7 @@ def _torchrun(photos: Path, out: Path, steps: int, batch: int = 4) -> None:
         cmd += ["--set", f"{k}={v}"]
     r = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=env)
     assert r.returncode == 0, r.stderr[-2000:]
+    return r.stderr
 
 
 def test_two_process_ddp_run_resumes_exactly(photos: Path, tmp_path: Path) -> None:
@@ -271,7 +272,8 @@ def test_two_process_ddp_run_resumes_exactly(photos: Path, tmp_path: Path) -> No
 def test_single_process_checkpoint_resumes_under_ddp(photos: Path, tmp_path: Path) -> None:
     """A run moved from one process to two: rank 1 must not replay rank 0's crops."""
     Trainer(_cfg(photos, tmp_path / "run")).run(max_steps=2)
-    _torchrun(photos, tmp_path / "run", 1)
+    log = _torchrun(photos, tmp_path / "run", 1)
+    assert log.count("resumed ") == 1, "one log line per run, not one per rank"
     st = torch.load(tmp_path / "run" / "last.pth", weights_only=True)
     assert st["step"] == 3
     ranks = st["sampler_rng_ranks"]
