@@ -11,8 +11,13 @@ resources/weights/eval.json, and writes MODEL_CARD.md from every bundled model.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import fcntl
 import json
+import os
 import platform
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import torch
@@ -102,7 +107,22 @@ def write_card(evals: dict[str, dict]) -> None:  # type: ignore[type-arg]
         "their steps and train time are their own, on top of the x2 run's.",
         "",
     ]
-    (weights_dir() / "MODEL_CARD.md").write_text("\n".join(lines), encoding="utf-8")
+    _write_atomic(weights_dir() / "MODEL_CARD.md", "\n".join(lines))
+
+
+@contextlib.contextmanager
+def _release_lock() -> Iterator[None]:
+    # Releases of x2/x3/x4 may run side by side (each measures for minutes); eval.json
+    # and the card are read, updated and written by one of them at a time.
+    with open(Path(tempfile.gettempdir()) / "seemore-release.lock", "w") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        yield
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
 
 
 def main() -> None:
@@ -134,9 +154,7 @@ def main() -> None:
         "set14_psnr_y": f"{sets['Set14']['psnr']:.3f}",
     }
     out = save_safetensors(model, bundled_path("T", s), meta)
-    evals_path = weights_dir() / "eval.json"
-    evals = json.loads(evals_path.read_text()) if evals_path.is_file() else {}
-    evals[f"T_x{s}"] = {
+    entry = {
         "scale": s,
         "steps": steps,
         "batch": tc["batch_size"],
@@ -148,8 +166,12 @@ def main() -> None:
         "note": args.note,
         "sets": sets,
     }
-    evals_path.write_text(json.dumps(evals, indent=2) + "\n")
-    write_card(evals)
+    evals_path = weights_dir() / "eval.json"
+    with _release_lock():
+        evals = json.loads(evals_path.read_text()) if evals_path.is_file() else {}
+        evals[f"T_x{s}"] = entry
+        _write_atomic(evals_path, json.dumps(evals, indent=2) + "\n")
+        write_card(evals)
     print(f"wrote {out}: Set5 {sets['Set5']['psnr']:.2f} dB, Set14 {sets['Set14']['psnr']:.2f} dB")
 
 
