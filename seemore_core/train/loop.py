@@ -221,9 +221,11 @@ class Trainer:
         own = self.sampler.state()
         if not self.distributed:
             return own[None]
+        # NCCL moves only CUDA tensors; gloo takes them where they are.
+        own = own.to(self.device)
         rows = [torch.empty_like(own) for _ in range(self.world)]
         torch.distributed.all_gather(rows, own)
-        return torch.stack(rows)
+        return torch.stack(rows).cpu()
 
     def save(self, path: Path | None = None) -> Path:
         path = path or self.out / LAST
@@ -360,7 +362,7 @@ class Trainer:
             if self.distributed:
                 # Ranks must leave at the same step, or the one that stays waits forever
                 # in its next gradient all-reduce.
-                flags = torch.tensor([int(timed_out), int(signalled)])
+                flags = torch.tensor([int(timed_out), int(signalled)], device=self.device)
                 torch.distributed.all_reduce(flags, torch.distributed.ReduceOp.MAX)
                 timed_out, signalled = bool(flags[0]), bool(flags[1])
             if timed_out or signalled:
