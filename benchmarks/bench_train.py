@@ -44,6 +44,7 @@ def worker(args: argparse.Namespace) -> None:
             patch_size=args.patch,
             batch_size=args.batch,
             threads=args.threads,
+            init_from=args.init or None,
         )
         trainer = Trainer(cfg, log=lambda s: None)
         for _ in range(args.warmup):
@@ -64,7 +65,7 @@ def run_layout(procs: int, threads: int, args: argparse.Namespace) -> float:
     cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", str(procs)]
     cmd += [__file__, "--worker", "--threads", str(threads)]
     cmd += ["--steps", str(args.steps), "--warmup", str(args.warmup), "--scale", str(args.scale)]
-    cmd += ["--patch", str(args.patch), "--batch", str(args.batch)]
+    cmd += ["--patch", str(args.patch), "--batch", str(args.batch), "--init", args.init]
     env = {**os.environ, "OMP_NUM_THREADS": str(threads)}
     r = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=ROOT)
     if r.returncode:
@@ -82,6 +83,11 @@ def main() -> None:
     ap.add_argument("--patch", type=int, default=48)
     ap.add_argument("--batch", type=int, default=16)
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument(
+        "--init",
+        default=str(ROOT / "resources" / "weights" / "seemore_T_x2.safetensors"),
+        help="weights to start from ('' for random): trained weights step at another speed",
+    )
     ap.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.worker:
