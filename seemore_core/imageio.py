@@ -971,7 +971,7 @@ def write_image(
         raise ImageIOError(target, "not enough memory to encode the image") from None
     except Exception as exc:
         raise ImageIOError(target, f"could not encode as {_format_label(fmt)}: {exc}") from exc
-    _atomic_write(target, encoded, overwrite)
+    write_bytes_atomic(target, encoded, overwrite)
     return target
 
 
@@ -1184,8 +1184,10 @@ def _umask() -> int:
 _UMASK = _umask()
 
 
-def _atomic_write(target: Path, data: bytes, overwrite: bool) -> None:
-    """Write ``data`` to ``target`` via a fsynced temporary file in the same folder."""
+def write_bytes_atomic(target: Path, data: bytes, overwrite: bool) -> None:
+    """Write ``data`` to ``target`` via a fsynced temporary file in the same folder: a
+    reader sees the old file or the whole new one, never a part (any file, not just
+    images; raises ImageIOError, or OutputExistsError when ``overwrite`` is off)."""
     folder = target.parent
     if not folder.is_dir():
         raise ImageIOError(target, f"the folder '{folder}' does not exist")

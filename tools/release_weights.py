@@ -14,7 +14,6 @@ import argparse
 import contextlib
 import fcntl
 import json
-import os
 import platform
 import tempfile
 from collections.abc import Iterator
@@ -25,6 +24,7 @@ import torch
 from seemore_core.checkpoint import model_from_state_dict, read_checkpoint, save_safetensors
 from seemore_core.engine import Engine
 from seemore_core.evaluate import bicubic_upscaler, engine_upscaler, evaluate_dataset
+from seemore_core.imageio import write_bytes_atomic
 from seemore_core.models import bundled_path, weights_dir
 from seemore_core.train.history import describe_schedule
 
@@ -120,9 +120,7 @@ def _release_lock() -> Iterator[None]:
 
 
 def _write_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
+    write_bytes_atomic(path, text.encode("utf-8"), overwrite=True)
 
 
 def main() -> None:
