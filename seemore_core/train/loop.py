@@ -206,7 +206,6 @@ class Trainer:
             "optimizer": self.opt.state_dict(),
             "scheduler": self.sched.state_dict(),
             "step": self.step,
-            "sampler_rng": self.sampler.state(),
             "sampler_rng_ranks": self._sampler_states(),
             "torch_rng": torch.get_rng_state(),
             "best_psnr": -1.0 if self.best_psnr is None else self.best_psnr,
@@ -242,11 +241,10 @@ class Trainer:
         self.opt.load_state_dict(st["optimizer"])
         self.sched.load_state_dict(st["scheduler"])
         self.step = int(st["step"])
-        ranks = st.get("sampler_rng_ranks")
-        if ranks is not None and len(ranks) == self.world:
+        # Checkpoints from before per-rank states hold rank 0's alone.
+        ranks = st["sampler_rng_ranks"] if "sampler_rng_ranks" in st else st["sampler_rng"][None]
+        if self.rank < len(ranks):
             self.sampler.set_state(ranks[self.rank].clone())  # a row view segfaults set_state
-        elif self.rank == 0:
-            self.sampler.set_state(st["sampler_rng"])
         else:
             # Saved with fewer ranks: a fresh stream, as rank 0's state would make this
             # rank draw the very crops rank 0 draws.
