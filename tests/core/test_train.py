@@ -229,19 +229,9 @@ def _torchrun(photos: Path, out: Path, steps: int, batch: int = 4) -> str:
     import sys
 
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    sets = {
-        "train_dirs": f'["{photos}"]',
-        "val_dir": "false",
-        "out_dir": f'"{out}"',
-        "patch_size": "16",
-        "batch_size": str(batch),
-        "lr": "2e-3",
-        "milestones": "[500]",
-        "seed": "3",
-        "threads": "1",
-        "ckpt_every": "1000",
-        "log_every": "1000",
-    }
+    # The very config the in-process tests use, as TOML values (JSON's are TOML's here).
+    cfg = _cfg(photos, out, batch_size=batch).to_dict()
+    sets = {k: "false" if v is None else json.dumps(v) for k, v in cfg.items()}
     cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2"]
     cmd += ["-m", "seemore_core.cli", "train", "--steps", str(steps)]
     for k, v in sets.items():
