@@ -35,6 +35,13 @@ class TrainConfig:
     threads: int = 0  # 0: every core
     bf16: bool = False  # autocast on CUDA
     compile: bool = False  # torch.compile the training forward (1.45x CPU time per step here)
+    # Routing recipe (training only; the network and its state-dict keys are unchanged).
+    router_noise: float = 0.0  # std of Gaussian noise on the router logits (Shazeer 2017)
+    balance_weight: float = 0.0  # weight of the importance + load balancing losses
+    router_lr_mult: float = 1.0  # the routers' learning rate relative to `lr`
+    # Real-photo degradations of the LR side (issue 14); empty: the benchmark's clean
+    # MATLAB bicubic. Keys are those of seemore_core.train.degrade.DegradeConfig.
+    degradation: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
     def from_toml(cls, path: str | Path) -> TrainConfig:
