@@ -23,6 +23,11 @@ def build_parser() -> argparse.ArgumentParser:
         prog="seemore-gui",
         description="Image super-resolution with SeemoRe, with a look inside the network.",
     )
+    # seemore_core's package root is cheap to import (torch loads lazily), so --version
+    # answers at once.
+    from seemore_core import __version__
+
+    p.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     p.add_argument("images", nargs="*", metavar="IMAGE", help="images or folders to open")
     p.add_argument("--model", metavar="NAME_OR_PATH", help="bundled model name (T) or checkpoint")
     p.add_argument("--scale", type=int, choices=(2, 3, 4), help="scale for a bundled model")

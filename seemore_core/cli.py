@@ -426,6 +426,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="seemore", description="Image super-resolution with SeemoRe (ICML 2024)."
     )
+    from . import __version__
+
+    p.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
 
     def model_opts(sp: argparse.ArgumentParser) -> None:
