@@ -9,10 +9,12 @@ come from that metadata, else the variants table, else the reference's defaults.
 
 from __future__ import annotations
 
+import errno
 import json
 import math
 import os
 import re
+import stat
 import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -21,6 +23,7 @@ from typing import Any
 
 import torch
 
+from . import budget
 from .arch import VARIANTS, SeemoRe, SeemoreConfig
 from .arch.config import GROWTHS, expert_ranks
 from .errors import CheckpointError
@@ -45,17 +48,122 @@ class Checkpoint:
     metadata: dict[str, str] = field(default_factory=dict)
     source: str = ""  # which wrapper key held the weights, e.g. "params_ema"
 
+    @property
+    def params(self) -> int:
+        """Parameters of the network, by formula: nothing is built to count them."""
+        return budget.network_params(self.config)
+
 
 def _fail(path: Path | None, why: str) -> CheckpointError:
     name = str(path) if path is not None else "<state dict>"
     return CheckpointError(f"{name}: {why}")
 
 
+# The first bytes of torch.save's legacy (pre-1.6, non-zip) format: a protocol-2 pickle
+# of its magic number 0x1950A86A20F9469CFC6C.
+_LEGACY_MAGIC = b"\x80\x02\x8a\nl\xfc\x9cF\xf9 j\xa8P\x19."
+# A torch zip holds a few files per tensor; far more entries is not a checkpoint.
+_MAX_ZIP_ENTRIES = 100_000
+# torch stores records uncompressed; a compressed one may not inflate beyond this ratio
+# (float weights deflate by about 1.1x, a bomb by 1000x).
+_MAX_COMPRESSION_RATIO = 20
+
+
+def _stat_file(path: Path) -> int:
+    """The size of the regular file at ``path``; CheckpointError for anything else."""
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        raise _fail(path, "no such file") from None
+    except OSError as e:
+        raise _fail(path, f"cannot open: {_os_reason(e)}") from None
+    if stat.S_ISDIR(st.st_mode):
+        raise _fail(path, "not a regular file (it is a folder)")
+    if not stat.S_ISREG(st.st_mode):
+        raise _fail(path, "not a regular file (a device, pipe or socket)")
+    if st.st_size > budget.MAX_CHECKPOINT_BYTES:
+        raise _fail(
+            path,
+            f"the file is {st.st_size / 1e6:,.0f} MB, more than any supported SeemoRe "
+            f"checkpoint ({budget.MAX_CHECKPOINT_BYTES / 1e6:,.0f} MB at most)",
+        )
+    return st.st_size
+
+
+def _os_reason(e: OSError) -> str:
+    if e.errno == errno.ELOOP:
+        return "the path is a loop of symbolic links"
+    if e.errno in (errno.EACCES, errno.EPERM):
+        return "permission denied"
+    return e.strerror or type(e).__name__
+
+
+def _check_zip_records(path: Path, size: int) -> None:
+    """Refuse a zip whose records would inflate beyond the budget, before torch reads it.
+
+    torch allocates each record at its declared size and inflates compressed ones, so a
+    2 MB file of deflated zeros could otherwise take gigabytes.
+    """
+    import zipfile
+
+    try:
+        with open(path, "rb") as f:
+            end = zipfile._EndRecData(f)  # type: ignore[attr-defined]  # stdlib, stable
+        if end is None:
+            raise zipfile.BadZipFile("no end of central directory")
+        if end[zipfile._ECD_ENTRIES_TOTAL] > _MAX_ZIP_ENTRIES:  # type: ignore[attr-defined]
+            raise _fail(path, f"the archive lists {end[4]:,} entries; not a checkpoint")
+        with zipfile.ZipFile(path) as z:
+            records = z.infolist()
+    except CheckpointError:
+        raise
+    except (zipfile.BadZipFile, OSError, ValueError, EOFError) as e:
+        raise _fail(
+            path, f"cannot read as a PyTorch checkpoint: damaged zip archive ({e})"
+        ) from None
+    declared = 0
+    for r in records:
+        declared += r.file_size
+        if r.compress_type == zipfile.ZIP_STORED:
+            if r.file_size != r.compress_size:
+                raise _fail(
+                    path,
+                    f"record {r.filename!r} declares {r.file_size:,} bytes but "
+                    f"stores {r.compress_size:,}; the file is damaged",
+                )
+        elif r.file_size > _MAX_COMPRESSION_RATIO * r.compress_size + (1 << 20):
+            raise _fail(
+                path,
+                f"record {r.filename!r} inflates from {r.compress_size:,} to {r.file_size:,} "
+                f"bytes (a compression bomb); refused before reading it",
+            )
+    if declared > budget.MAX_CHECKPOINT_BYTES:
+        raise _fail(
+            path,
+            f"its records declare {declared / 1e6:,.0f} MB, more than any supported SeemoRe "
+            f"checkpoint ({budget.MAX_CHECKPOINT_BYTES / 1e6:,.0f} MB at most)",
+        )
+
+
+def _not_torch_reason(head: bytes) -> str:
+    try:
+        text = head.decode("utf-8")
+    except UnicodeDecodeError:
+        text = None
+    if text is not None and all(ch.isprintable() or ch in "\r\n\t\f" for ch in text):
+        return "this is a text file, not a checkpoint"
+    return "not a file written by torch.save (neither its zip format nor its legacy format)"
+
+
+def _is_code_refusal(message: str) -> bool:
+    """Whether torch's weights_only unpickler refused a callable (rather than failing to
+    parse the file): only then is "possible code" true."""
+    low = message.lower()
+    return "unsupported global" in low or "unsupported class" in low or "allowlist" in low
+
+
 def _read_raw(path: Path) -> tuple[Mapping[str, Any], dict[str, str]]:
-    if not path.exists():
-        raise _fail(path, "no such file")
-    if not path.is_file():
-        raise _fail(path, "not a regular file")
+    size = _stat_file(path)
     if path.suffix.lower() == SAFETENSORS_SUFFIX:
         from safetensors import SafetensorError
         from safetensors.torch import load_file, safe_open
@@ -67,13 +175,31 @@ def _read_raw(path: Path) -> tuple[Mapping[str, Any], dict[str, str]]:
         except (SafetensorError, OSError, ValueError, RuntimeError) as e:
             raise _fail(path, f"not a readable safetensors file ({e})") from None
     try:
+        with open(path, "rb") as f:
+            head = f.read(1024)
+    except OSError as e:
+        raise _fail(path, f"cannot open: {_os_reason(e)}") from None
+    if head.startswith(b"PK"):
+        _check_zip_records(path, size)
+    elif not head.startswith(_LEGACY_MAGIC):
+        why = _not_torch_reason(head) if head else "the file is empty (0 bytes)"
+        raise _fail(path, f"cannot read as a PyTorch checkpoint: {why}")
+    try:
         # weights_only: a pickle that names any callable outside torch's tensor
         # rebuilders is rejected before anything in it runs.
         obj = torch.load(str(path), map_location="cpu", weights_only=True)
     except Exception as e:  # torch raises many types for corrupt files; all mean "bad file"
-        msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        if "weights_only" in str(e) or "Unsupported global" in str(e):
+        text = str(e).strip()
+        if _is_code_refusal(text):
             msg = "refused: the file contains Python objects other than tensors (possible code)"
+        else:
+            # torch's own wording suggests weights_only=False, which we never do: keep
+            # the specific line (the last one that names the problem) only.
+            lines = [ln for ln in text.splitlines() if ln.strip()]
+            detail = lines[0] if lines else type(e).__name__
+            if detail.startswith("Weights only load failed") and len(lines) > 1:
+                detail = next((ln for ln in lines[1:] if "weights_only" not in ln), lines[-1])
+            msg = f"the file is damaged ({detail.strip()[:200]})"
         raise _fail(path, f"cannot read as a PyTorch checkpoint: {msg}") from None
     if not isinstance(obj, Mapping):
         raise _fail(path, f"expected a dict of tensors, found {type(obj).__name__}")
@@ -95,6 +221,61 @@ def _unwrap(path: Path | None, obj: Mapping[str, Any]) -> tuple[dict[str, torch.
         # DDP-trained weights carry a "module." prefix on every key.
         sd[k.removeprefix("module.")] = v
     return sd, source
+
+
+def _dense(t: torch.Tensor) -> bool:
+    """Whether ``t`` covers its whole storage once: no stride 0, no overlap, no slack."""
+    if t.storage_offset() != 0:
+        return False
+    if t.untyped_storage().nbytes() != t.numel() * t.element_size():
+        return False
+    expected = 1
+    for step, size in sorted(
+        (st, sz) for st, sz in zip(t.stride(), t.shape, strict=True) if sz > 1
+    ):
+        if step != expected:
+            return False
+        expected *= size
+    return True
+
+
+def _check_tensors(
+    path: Path | None, sd: Mapping[str, torch.Tensor], file_size: int | None
+) -> None:
+    """Bound what the state dict can cost before anything is built from it.
+
+    A tensor saved as a view with stride 0 stands for billions of values with one stored
+    number: its shape passes every check and the copy into a network takes all the
+    memory. So every tensor must own its storage exactly, none may share one, their
+    values must fit in the file they came from, and their count in the budget.
+    """
+    seen: dict[int, str] = {}
+    values = nbytes = 0
+    for k, t in sd.items():
+        values += t.numel()
+        nbytes += t.numel() * t.element_size()
+        if not _dense(t):
+            raise _fail(
+                path,
+                f"tensor {k!r} of shape {tuple(t.shape)} is not stored in full "
+                f"(strides {t.stride()} over {t.untyped_storage().nbytes():,} stored bytes); "
+                "a checkpoint's tensors must own their data",
+            )
+        if t.numel():
+            ptr = t.untyped_storage().data_ptr()
+            if ptr in seen:
+                raise _fail(path, f"tensors {seen[ptr]!r} and {k!r} share their data")
+            seen[ptr] = k
+    if values > budget.MAX_NETWORK_PARAMS:
+        raise _fail(
+            path,
+            f"its state dict holds {values:,} values, more than the {budget.MAX_NETWORK_PARAMS:,} "
+            "parameters of the largest supported network (8 x SeemoRe-L)",
+        )
+    if file_size is not None and nbytes > file_size:
+        raise _fail(
+            path, f"its tensors declare {nbytes:,} bytes, more than the file's {file_size:,}"
+        )
 
 
 _MAX_WIDTH, _MAX_LAYERS, _MAX_EXPERTS, _MAX_KERNEL, _MAX_RECURSIVE = 1024, 128, 32, 63, 5
@@ -231,7 +412,10 @@ def read_checkpoint(path: str | os.PathLike[str]) -> Checkpoint:
     p = Path(path)
     raw, meta = _read_raw(p)
     sd, source = _unwrap(p, raw)
-    return Checkpoint(p, sd, detect_config(sd, meta, p), meta, source)
+    _check_tensors(p, sd, p.stat().st_size)
+    cfg = detect_config(sd, meta, p)
+    budget.check_network(cfg, str(p))
+    return Checkpoint(p, sd, cfg, meta, source)
 
 
 def model_from_state_dict(
@@ -239,7 +423,9 @@ def model_from_state_dict(
     config: SeemoreConfig | None = None,
     path: Path | None = None,
 ) -> SeemoRe:
+    _check_tensors(path, sd, None)
     cfg = config or detect_config(sd, None, path)
+    budget.check_network(cfg, str(path) if path is not None else "<state dict>")
     # Check keys and shapes against a network on the meta device (no memory), so a file
     # that declares something odd is refused before real tensors are allocated for it.
     with torch.device("meta"):

@@ -217,12 +217,12 @@ def cmd_upscale(args: argparse.Namespace) -> int:
 
 
 def cmd_info(args: argparse.Namespace) -> int:
-    from .arch import SeemoRe, count_macs, count_params
+    from .arch import count_macs
     from .checkpoint import read_checkpoint
 
     ck = read_checkpoint(args.checkpoint)
     cfg = ck.config
-    params = count_params(SeemoRe(cfg))
+    params = ck.params  # by formula: info never builds (allocates) the network
     s = cfg.scale
     gmacs = count_macs(cfg, 720 // s, 1280 // s) / 1e9
     info = {

@@ -16,3 +16,7 @@ class CheckpointError(SeemoreError):
 
 class Cancelled(SeemoreError):
     """A long operation was stopped on request."""
+
+
+class WorkTooLargeError(SeemoreError):
+    """An upscale would exceed the pixel limit or this machine's memory and disk."""
