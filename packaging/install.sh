@@ -11,7 +11,8 @@
 # and folder it adds is written to PREFIX/lib/seemore/install-manifest, and
 # PREFIX/lib/seemore/uninstall.sh removes exactly those again. Nothing that exists
 # already is replaced: the install stops before writing anything.
-set -euo pipefail
+# -E: the ERR trap that undoes a partial install also fires inside functions.
+set -Eeuo pipefail
 
 APP_ID="io.github.seemore.Seemore"
 COMMANDS=(seemore seemore-gui)
