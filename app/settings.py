@@ -10,19 +10,20 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
+
+from seemore_core.atomic import write_bytes_atomic
+from seemore_core.errors import FileError
+from seemore_core.names import DEVICES, EXPORT_FORMATS, SCALES
 
 CONFIG_ENV = "SEEMORE_CONFIG_DIR"
 FILE_NAME = "settings.json"
 MAX_RECENT = 10
 
-DEVICES = ("auto", "cpu", "cuda", "mps")
 BEFORE_MODES = ("bicubic", "nearest")
 COMPARE_MODES = ("slider", "side")
-EXPORT_FORMATS = ("png", "jpg", "webp", "tif")
 
 
 def config_dir() -> Path:
@@ -80,7 +81,7 @@ class Settings:
                 setattr(self, f.name, value)
         if self.device not in DEVICES:
             self.device = defaults.device
-        if self.scale not in (1, 2, 3, 4):
+        if self.scale not in (1, *SCALES):
             self.scale = defaults.scale
         if self.before_mode not in BEFORE_MODES:
             self.before_mode = defaults.before_mode
@@ -97,17 +98,17 @@ class Settings:
         return d
 
     def save(self) -> None:
-        """Write atomically so that a crash mid-write leaves the previous file intact."""
+        """Write atomically so that a crash mid-write leaves the previous file intact.
+
+        Raises OSError (the window shows it in the status bar) if it cannot be written.
+        """
         path = self.path or config_dir() / FILE_NAME
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=".settings.", suffix=".tmp", dir=path.parent)
+        data = json.dumps(self.to_dict(), indent=2).encode("utf-8")
         try:
-            with os.fdopen(fd, "w", encoding="utf-8") as f:
-                json.dump(self.to_dict(), f, indent=2)
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+            write_bytes_atomic(path, data, overwrite=True)
+        except FileError as e:
+            raise OSError(str(e)) from e
 
     def add_recent(self, path: str | os.PathLike[str]) -> None:
         p = str(Path(path).resolve())

@@ -26,14 +26,12 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from PySide6.QtCore import QObject, Signal, Slot
 
+from seemore_core.names import CHECKPOINT_SUFFIXES, is_checkpoint_path  # noqa: F401 (re-exported)
 from seemore_core.progress import Progress, ProgressInfo
 
 if TYPE_CHECKING:
     from seemore_core.imageio import LoadedImage
 
-# Checkpoint suffixes, repeated here because seemore_core.checkpoint imports torch and
-# the UI must decide "is this dropped file a model?" before torch is loaded.
-CHECKPOINT_SUFFIXES = (".pth", ".pt", ".safetensors", ".ckpt")
 
 # Progress signals at most this often: more would flood the UI thread's event queue
 # with repaints nobody can see.
@@ -41,10 +39,6 @@ PROGRESS_INTERVAL_S = 0.05
 
 # Feature maps kept from one run are bounded: past this, only the block on screen is kept.
 FEATURE_BUDGET_BYTES = 512 * 1024 * 1024
-
-
-def is_checkpoint_path(p: str | os.PathLike[str]) -> bool:
-    return Path(p).suffix.lower() in CHECKPOINT_SUFFIXES
 
 
 @dataclass(frozen=True)

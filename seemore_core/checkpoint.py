@@ -15,7 +15,6 @@ import math
 import os
 import re
 import stat
-import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,11 +25,10 @@ import torch
 from . import budget
 from .arch import VARIANTS, SeemoRe, SeemoreConfig
 from .arch.config import GROWTHS, expert_ranks
+from .atomic import write_bytes_atomic
 from .errors import CheckpointError
+from .names import SAFETENSORS_SUFFIX
 
-PTH_SUFFIXES = (".pth", ".pt", ".ckpt", ".bin")
-SAFETENSORS_SUFFIX = ".safetensors"
-CHECKPOINT_SUFFIXES = (*PTH_SUFFIXES, SAFETENSORS_SUFFIX)
 CONFIG_META_KEY = "seemore_config"
 _EXPERT_KEY = re.compile(
     r"^body\.0\.local_block\.block\.moe_layer\.experts\.(\d+)\.conv_1\.weight$"
@@ -452,9 +450,9 @@ def save_safetensors(
 ) -> Path:
     """Write weights under the authors' key names with the hyperparameters in metadata.
 
-    The write is atomic: a temporary file in the same folder, then a rename.
+    The write is atomic (`seemore_core.atomic`): fsynced, then renamed over the target.
     """
-    from safetensors.torch import save_file
+    from safetensors.torch import save
 
     p = Path(path)
     meta = {CONFIG_META_KEY: json.dumps(model.cfg.to_dict()), "format": "pt"}
@@ -462,15 +460,4 @@ def save_safetensors(
     tensors = {
         k: v.detach().to("cpu", torch.float32).contiguous() for k, v in model.state_dict().items()
     }
-    fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".tmp", dir=p.parent)
-    os.close(fd)
-    try:
-        save_file(tensors, tmp, metadata=meta)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; give it a normal file's mode
-        os.replace(tmp, p)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return p
+    return write_bytes_atomic(p, save(tensors, metadata=meta), overwrite=True)

@@ -12,13 +12,9 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from .errors import SeemoreError
+from .errors import Cancelled, SeemoreError, UsageError
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
-
-
-class UsageError(Exception):
-    """A mistake in the command line: exit code 2."""
 
 
 def err(msg: str) -> None:
@@ -559,6 +555,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except UsageError as e:
         err(str(e))
         return EXIT_USAGE
+    except Cancelled:
+        err("cancelled")
+        return 130
     except SeemoreError as e:
         err(str(e))
         return EXIT_FAILED

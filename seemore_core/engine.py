@@ -16,14 +16,9 @@ import torch
 
 from .arch import BlockRouting, SeemoRe
 from .arch.fast import fast_copy
-from .errors import SeemoreError
+from .errors import EngineError
+from .names import DEVICES, PRECISIONS
 from .progress import Progress
-
-PRECISIONS = ("auto", "fp32", "bf16", "fp16")
-
-
-class EngineError(SeemoreError):
-    pass
 
 
 def select_device(name: str = "auto") -> torch.device:
@@ -40,7 +35,7 @@ def select_device(name: str = "auto") -> torch.device:
     if name == "mps" and not has_mps:
         raise EngineError("device 'mps' asked for, but Apple MPS is not available")
     if name not in ("cpu", "mps") and not name.startswith("cuda"):
-        raise EngineError(f"unknown device {name!r}; use auto, cpu, cuda or mps")
+        raise EngineError(f"unknown device {name!r}; use {', '.join(DEVICES)}")
     return torch.device(name)
 
 

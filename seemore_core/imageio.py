@@ -27,7 +27,6 @@ writer), and the input file is never written over, whatever the flags.
 
 from __future__ import annotations
 
-import errno
 import functools
 import importlib.util
 import io
@@ -35,11 +34,10 @@ import os
 import re
 import stat
 import struct
-import tempfile
 import threading
 import zlib
 from collections.abc import Iterator, Mapping
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -47,7 +45,14 @@ from typing import Any
 import numpy as np
 from PIL import Image, PngImagePlugin, UnidentifiedImageError
 
-from .errors import SeemoreError
+from . import atomic
+from .errors import FileError, ImageIOError, OutputExistsError
+from .names import (
+    READ_SUFFIXES,
+    SIXTEEN_BIT_FORMATS,
+    WRITE_FORMATS,
+    is_image_path,
+)
 
 __all__ = [
     "DEFAULT_MAX_PIXELS",
@@ -69,23 +74,10 @@ __all__ = [
 # changing Image.MAX_IMAGE_PIXELS does not silently change ours.
 DEFAULT_MAX_PIXELS: int = 89_478_485
 
-SUPPORTED_READ_SUFFIXES: frozenset[str] = frozenset(
-    {".png", ".apng", ".jpg", ".jpeg", ".jpe", ".jfif", ".webp", ".tif", ".tiff", ".bmp", ".dib"}
-    | {".gif"}
-)
-
-# Canonical format name for each accepted spelling (``format=`` argument or suffix).
-WRITE_SUFFIXES: Mapping[str, str] = {
-    "png": "PNG",
-    "jpg": "JPEG",
-    "jpeg": "JPEG",
-    "webp": "WEBP",
-    "tif": "TIFF",
-    "tiff": "TIFF",
-    "bmp": "BMP",
-}
-SUPPORTED_WRITE_FORMATS: frozenset[str] = frozenset(WRITE_SUFFIXES.values())
-_SIXTEEN_BIT_FORMATS = frozenset({"PNG", "TIFF"})
+# The names this module exported before the shared lists moved to `seemore_core.names`.
+SUPPORTED_READ_SUFFIXES: frozenset[str] = READ_SUFFIXES
+WRITE_SUFFIXES: Mapping[str, str] = WRITE_FORMATS
+SUPPORTED_WRITE_FORMATS: frozenset[str] = frozenset(WRITE_FORMATS.values())
 # JPEG has no alpha; BMP's 32-bit layout leaves the 4th byte undefined, and readers
 # (Pillow included) ignore it, so an alpha written there would be lost anyway.
 _NO_ALPHA_FORMATS = frozenset({"JPEG", "BMP"})
@@ -121,27 +113,6 @@ _EXIF_IFD0_DESCRIPTIVE = (
 )
 
 
-class ImageIOError(SeemoreError):
-    """An image could not be read or written; the message names the file and the reason."""
-
-    def __init__(self, path: str | os.PathLike[str] | None, reason: str) -> None:
-        self.path = Path(path) if path is not None else None
-        self.reason = reason
-        where = f"'{self.path}'" if self.path is not None else "image"
-        super().__init__(f"{where}: {reason}")
-
-
-class OutputExistsError(ImageIOError, FileExistsError):
-    """The output file exists and ``overwrite`` was not given."""
-
-    def __init__(self, path: str | os.PathLike[str], reason: str) -> None:
-        ImageIOError.__init__(self, path, reason)
-
-    def __str__(self) -> str:
-        # FileExistsError formats its own args otherwise ("[Errno ...]").
-        return ImageIOError.__str__(self)
-
-
 @dataclass
 class LoadedImage:
     """An image as the model sees it, plus what is needed to write it back faithfully."""
@@ -168,16 +139,6 @@ class LoadedImage:
 
 
 # --------------------------------------------------------------------------- reading
-
-
-def is_image_path(p: str | os.PathLike[str]) -> bool:
-    """Whether a name looks like a readable image, by its suffix alone (no disk access).
-
-    For folder scans: hidden files are skipped too, which also skips this module's own
-    temporary files (``.name.XXXX.part``) should a scan race with a write.
-    """
-    path = Path(p)
-    return not path.name.startswith(".") and path.suffix.lower() in SUPPORTED_READ_SUFFIXES
 
 
 def read_image(
@@ -934,10 +895,10 @@ def write_image(
     target = Path(path)
     fmt = _resolve_write_format(target, format)
     if bit_depth is None:
-        bit_depth = like.bit_depth if like is not None and fmt in _SIXTEEN_BIT_FORMATS else 8
+        bit_depth = like.bit_depth if like is not None and fmt in SIXTEEN_BIT_FORMATS else 8
     if bit_depth not in (8, 16):
         raise ImageIOError(target, f"bit depth must be 8 or 16, not {bit_depth}")
-    if bit_depth == 16 and fmt not in _SIXTEEN_BIT_FORMATS:
+    if bit_depth == 16 and fmt not in SIXTEEN_BIT_FORMATS:
         raise ImageIOError(target, f"{_format_label(fmt)} holds 8 bits per channel only")
     _refuse_source_and_existing(target, like, overwrite)
 
@@ -1169,112 +1130,14 @@ def _encode_tiff(ints: np.ndarray, icc: bytes | None, exif: bytes | None) -> byt
     return buffer.getvalue()
 
 
-def _umask() -> int:
-    # Linux shows it; elsewhere it is only readable by setting it, which we do once, at
-    # import, rather than on every write while other threads may be creating files.
-    with suppress(OSError, ValueError):
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("Umask:"):
-                return int(line.split()[1], 8)
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
-
-
-_UMASK = _umask()
-
-
 def write_bytes_atomic(target: Path, data: bytes, overwrite: bool) -> None:
-    """Write ``data`` to ``target`` via a fsynced temporary file in the same folder: a
-    reader sees the old file or the whole new one, never a part (any file, not just
-    images; raises ImageIOError, or OutputExistsError when ``overwrite`` is off)."""
-    folder = target.parent
-    if not folder.is_dir():
-        raise ImageIOError(target, f"the folder '{folder}' does not exist")
+    """The shared atomic writer (`seemore_core.atomic`), its failures as `ImageIOError`."""
     try:
-        fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=folder)
-    except OSError as exc:
-        raise ImageIOError(
-            target, f"cannot create a file in '{folder}': {_os_reason(exc)}"
-        ) from None
-    tmp = Path(tmp_name)
-    try:
-        try:
-            if hasattr(os, "fchmod"):
-                # mkstemp makes 0600 files; outputs get the permissions any new file would.
-                os.fchmod(fd, 0o666 & ~_UMASK)
-            _write_all(fd, data)
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        if overwrite:
-            os.replace(tmp, target)
-        else:
-            _rename_no_clobber(tmp, target)
-        _fsync_folder(folder)
-    except BaseException as exc:
-        with suppress(OSError):
-            tmp.unlink()
-        if isinstance(exc, FileExistsError) and not isinstance(exc, ImageIOError):
-            raise OutputExistsError(
-                target, "the file already exists (allow overwriting to replace it)"
-            ) from None
-        if isinstance(exc, OSError) and not isinstance(exc, ImageIOError):
-            raise ImageIOError(target, f"could not be written: {_os_reason(exc)}") from exc
-        raise
-
-
-def _write_all(fd: int, data: bytes) -> None:
-    view = memoryview(data)
-    while view:
-        written = os.write(fd, view[: 1 << 24])
-        view = view[written:]
-
-
-def _rename_no_clobber(tmp: Path, target: Path) -> None:
-    """Move ``tmp`` to ``target`` only if ``target`` does not exist, without a race."""
-    if os.name == "nt":
-        os.rename(tmp, target)  # fails with FileExistsError on Windows
-        return
-    try:
-        os.link(tmp, target)  # atomic: fails if target exists, even if created just now
-    except FileExistsError:
-        raise
-    except OSError as exc:
-        if exc.errno not in (
-            errno.EPERM,
-            errno.ENOTSUP,
-            errno.EOPNOTSUPP,
-            errno.EXDEV,
-            errno.EMLINK,
-        ):
+        atomic.write_bytes_atomic(target, data, overwrite)
+    except FileError as exc:
+        if isinstance(exc, ImageIOError):
             raise
-        # File systems without hard links (FAT, some network shares): check, then rename.
-        if target.exists():
-            raise FileExistsError(errno.EEXIST, "File exists", str(target)) from None
-        os.replace(tmp, target)
-        return
-    with suppress(OSError):  # the output is complete; a leftover temp name is harmless
-        os.unlink(tmp)
+        raise ImageIOError(exc.path, exc.reason) from exc.__cause__
 
 
-def _fsync_folder(folder: Path) -> None:
-    # Makes the rename itself durable; not possible on every platform, hence best effort.
-    with suppress(OSError, AttributeError):
-        fd = os.open(folder, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-
-
-def _os_reason(exc: OSError) -> str:
-    if exc.errno in (errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)):
-        return "the disk is full (no space left on the device); nothing was written"
-    if exc.errno in (errno.EACCES, errno.EPERM):
-        return "permission denied"
-    if exc.errno == errno.EROFS:
-        return "the disk is read-only"
-    if exc.errno == errno.ENOENT:
-        return "no such file or folder"
-    return exc.strerror or str(exc)
+_os_reason = atomic.os_reason

@@ -6,7 +6,7 @@ from importlib import resources
 from pathlib import Path
 
 from .arch import VARIANTS, SeemoRe
-from .errors import SeemoreError
+from .errors import ModelNotFound
 
 
 def weights_dir() -> Path:
@@ -31,10 +31,6 @@ def bundled_models() -> list[tuple[str, int, Path]]:
 def model_card() -> str:
     p = weights_dir() / "MODEL_CARD.md"
     return p.read_text(encoding="utf-8") if p.is_file() else "No bundled weights yet."
-
-
-class ModelNotFound(SeemoreError):
-    pass
 
 
 def resolve_model_path(value: str | None, scale: int) -> Path:

@@ -10,18 +10,7 @@ from dataclasses import dataclass, field
 
 import torch
 
-# Named points inside residual group `body.{i}`. rme_out and sme_in are the same
-# tensor; both names exist because the paper's Figure 6 talks about each block's own
-# input and output.
-FEATURE_POINTS: tuple[str, ...] = (
-    "rme_in",
-    "more_out",
-    "rme_out",
-    "sme_in",
-    "see_out",
-    "sme_out",
-    "expert_lowrank",
-)
+from ..names import FEATURE_POINTS
 
 
 @dataclass

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import bisect
 import copy
+import io
 import json
 import math
 import os
@@ -29,6 +30,7 @@ import torch
 from torch import nn
 
 from ..arch import SeemoRe, build
+from ..atomic import write_bytes_atomic
 from ..checkpoint import read_checkpoint, save_safetensors
 from .config import TrainConfig
 from .data import PatchSampler, list_images, load_hr
@@ -58,9 +60,10 @@ class StepLog:
 
 
 def _atomic_torch_save(obj: object, path: Path) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
+    # Serialised in memory (checkpoints are a few MB), then the shared fsynced writer.
+    buf = io.BytesIO()
+    torch.save(obj, buf)
+    write_bytes_atomic(path, buf.getbuffer(), overwrite=True)
 
 
 def validate(model: nn.Module, val_dir: str | Path, scale: int, device: torch.device) -> float:

@@ -16,6 +16,7 @@ import pytest
 import torch
 from PIL import Image
 
+from seemore_core import atomic
 from seemore_core import imageio as sio
 from seemore_core.cli import main
 from seemore_core.imageio import read_image
@@ -123,7 +124,7 @@ def test_full_disk_leaves_no_partial_file(
         os.write(fd, bytes(data)[: len(data) // 2])
         raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr(sio, "_write_all", write_half_then_fail)
+    monkeypatch.setattr(atomic, "_write_all", write_half_then_fail)
     assert main(["upscale", *map(str, inputs), "-o", str(out), *RUN]) == 1
     err = capsys.readouterr().err
     for name in ("gray.png", "rgb16.png"):  # the batch went on after the first failure
@@ -141,7 +142,7 @@ def test_cancel_leaves_no_partial_file(
         os.write(fd, bytes(data)[: len(data) // 2])
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(sio, "_write_all", write_half_then_cancel)
+    monkeypatch.setattr(atomic, "_write_all", write_half_then_cancel)
     assert main(["upscale", str(source), "-o", str(tmp_path / "out.png"), *RUN]) == 130
     assert "interrupted" in capsys.readouterr().err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["in.png"]

@@ -1,0 +1,103 @@
+"""Names shared by the core, the CLI and the app, in one torch-free module.
+
+The app must decide "is this dropped file a model?" or fill its device menu before torch
+is imported, and the CLI builds its option lists before any model loads, so these lists
+live here, with no heavy import, instead of being repeated beside each user.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+
+# ------------------------------------------------------------------------ checkpoints
+PTH_SUFFIXES: tuple[str, ...] = (".pth", ".pt", ".ckpt", ".bin")
+SAFETENSORS_SUFFIX = ".safetensors"
+CHECKPOINT_SUFFIXES: tuple[str, ...] = (*PTH_SUFFIXES, SAFETENSORS_SUFFIX)
+
+# The paper's variants (SeemoRe-T/B/L); bundled weights exist for some of them.
+VARIANT_NAMES: tuple[str, ...] = ("T", "B", "L")
+SCALES: tuple[int, ...] = (2, 3, 4)
+DEFAULT_VARIANT = "T"
+DEFAULT_SCALE = 4
+
+# --------------------------------------------------------------------------- engine
+DEVICES: tuple[str, ...] = ("auto", "cpu", "cuda", "mps")
+PRECISIONS: tuple[str, ...] = ("auto", "fp32", "bf16", "fp16")
+
+# Named points inside residual group `body.{i}`. rme_out and sme_in are the same
+# tensor; both names exist because the paper's Figure 6 talks about each block's own
+# input and output. expert_lowrank is per expert ("expert_lowrank/{j}").
+FEATURE_POINTS: tuple[str, ...] = (
+    "rme_in",
+    "more_out",
+    "rme_out",
+    "sme_in",
+    "see_out",
+    "sme_out",
+    "expert_lowrank",
+)
+
+# --------------------------------------------------------------------------- images
+# Formats read through Pillow (recognised by content; these are the names a folder scan
+# takes as images), then the phone formats read through their own decoders.
+PILLOW_READ_SUFFIXES: frozenset[str] = frozenset(
+    {".png", ".apng", ".jpg", ".jpeg", ".jpe", ".jfif", ".webp", ".tif", ".tiff", ".bmp"}
+    | {".dib", ".gif"}
+)
+PHONE_READ_SUFFIXES: frozenset[str] = frozenset({".heic", ".heif", ".hif", ".avif", ".jxl"})
+READ_SUFFIXES: frozenset[str] = PILLOW_READ_SUFFIXES | PHONE_READ_SUFFIXES
+
+# Canonical output format for each accepted spelling (a format name or a file suffix).
+WRITE_FORMATS: Mapping[str, str] = {
+    "png": "PNG",
+    "jpg": "JPEG",
+    "jpeg": "JPEG",
+    "webp": "WEBP",
+    "tif": "TIFF",
+    "tiff": "TIFF",
+    "bmp": "BMP",
+}
+# Other suffixes an output file may carry for a writable format.
+WRITE_SUFFIX_ALIASES: Mapping[str, str] = {
+    **WRITE_FORMATS,
+    "jpe": "JPEG",
+    "jfif": "JPEG",
+    "dib": "BMP",
+    "apng": "PNG",
+}
+# The suffix given to an output named after its input.
+FORMAT_SUFFIX: Mapping[str, str] = {
+    "PNG": ".png",
+    "JPEG": ".jpg",
+    "WEBP": ".webp",
+    "TIFF": ".tif",
+    "BMP": ".bmp",
+}
+# Format names offered to the user (CLI --format, the app's export menu), short first.
+FORMAT_CHOICES: tuple[str, ...] = tuple(WRITE_FORMATS)
+EXPORT_FORMATS: tuple[str, ...] = ("png", "jpg", "webp", "tif", "bmp")
+DEFAULT_FORMAT = "PNG"
+# Formats that hold 16 bits per channel, and those that hold a quality setting.
+SIXTEEN_BIT_FORMATS: frozenset[str] = frozenset({"PNG", "TIFF"})
+QUALITY_FORMATS: frozenset[str] = frozenset({"JPEG", "WEBP"})
+
+
+def is_checkpoint_path(p: str | Path) -> bool:
+    """Whether a name looks like a weights file, by its suffix alone."""
+    return Path(p).suffix.lower() in CHECKPOINT_SUFFIXES
+
+
+def is_image_path(p: str | Path) -> bool:
+    """Whether a name looks like a readable image, by its suffix alone (no disk access).
+
+    For folder scans: hidden files are skipped too, which also skips the atomic writer's
+    temporary files (``.name.XXXX.part``) should a scan race with a write.
+    """
+    path = Path(p)
+    return not path.name.startswith(".") and path.suffix.lower() in READ_SUFFIXES
+
+
+def format_of_suffix(p: str | Path) -> str | None:
+    """The output format a file name asks for (``x.JPG`` -> "JPEG"), or None."""
+    return WRITE_SUFFIX_ALIASES.get(Path(p).suffix.lower().lstrip("."))
