@@ -1,7 +1,9 @@
 """Training pairs: random HR crops with flips and rotations, LR made on the fly.
 
-The LR side is MATLAB's antialiased bicubic with 8-bit rounding after each pass, the
-same degradation as the benchmark LR files, so the model learns the test condition.
+By default the LR side is MATLAB's antialiased bicubic with 8-bit rounding after each
+pass, the same degradation as the benchmark LR files, so the model learns the test
+condition. With a ``DegradeConfig`` the LR side gets real-photo degradations instead
+(blur, resize, noise, JPEG; see ``degrade.py``), drawn from the sampler's own generator.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ import torch
 from PIL import Image
 
 from ..imageio import is_image_path
-from ..resize import resize_weights
+from .degrade import DegradeConfig, degrade_batch, matlab_bicubic
 
 
 def list_images(dirs: list[str | Path]) -> list[Path]:
@@ -43,21 +45,29 @@ def load_hr(paths: list[Path], min_side: int) -> list[torch.Tensor]:
 
 def degrade(hr: torch.Tensor, scale: int) -> torch.Tensor:
     """(N, 3, sP, sP) float HR in [0, 1] -> (N, 3, P, P) LR, as the benchmark makes it."""
-    h, w = hr.shape[-2:]
-    wh = resize_weights(h, h // scale, 1 / scale, device=hr.device, dtype=torch.float32)
-    ww = resize_weights(w, w // scale, 1 / scale, device=hr.device, dtype=torch.float32)
-    x = torch.matmul(wh, hr * 255.0).add_(0.5).floor_().clamp_(0, 255)
-    x = torch.matmul(x, ww.T).add_(0.5).floor_().clamp_(0, 255)
-    return x / 255.0
+    return matlab_bicubic(hr, scale)
 
 
 class PatchSampler:
-    """Draws batches from a torch.Generator whose state is saved for exact resumes."""
+    """Draws batches from a torch.Generator whose state is saved for exact resumes.
 
-    def __init__(self, images: list[torch.Tensor], patch: int, scale: int, seed: int) -> None:
+    ``degradation`` None: the clean benchmark LR. Otherwise every random choice of the
+    degradations comes from the same generator, after the batch's crops, so a saved
+    state still resumes exactly.
+    """
+
+    def __init__(
+        self,
+        images: list[torch.Tensor],
+        patch: int,
+        scale: int,
+        seed: int,
+        degradation: DegradeConfig | None = None,
+    ) -> None:
         self.images = images
         self.hr_patch = patch * scale
         self.scale = scale
+        self.degradation = degradation
         self.gen = torch.Generator().manual_seed(seed)
 
     def batch(self, n: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -78,7 +88,9 @@ class PatchSampler:
                 c = c.transpose(-1, -2)
             crops.append(c)
         hr = torch.stack(crops).float() / 255.0
-        return degrade(hr, self.scale), hr
+        if self.degradation is None:
+            return degrade(hr, self.scale), hr
+        return degrade_batch(hr, self.scale, self.degradation, g), hr
 
     def state(self) -> torch.Tensor:
         return self.gen.get_state()
