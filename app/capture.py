@@ -30,6 +30,14 @@ class Capture(QObject):
     def start(self) -> None:
         self._timer.start(self._timeout_ms)
         w = self.window
+        if w.loading:
+            # Images are decoded off the UI thread: go on once the image is in.
+            w.image_loaded.connect(lambda _ok: self._begin())
+            return
+        self._begin()
+
+    def _begin(self) -> None:
+        w = self.window
         if self.upscale:
             if w.loaded is None:  # the image failed to load: the window shows why
                 self.failed = True
@@ -57,6 +65,8 @@ class Capture(QObject):
         self._done = True
         self._timer.stop()
         app = QApplication.instance()
+        # Pictures still being prepared (the bicubic "before", a feature grid) first.
+        self.window.wait_display_idle(int(SETTLE_MS * 25))
         if app is not None:
             app.processEvents()
         self.out.parent.mkdir(parents=True, exist_ok=True)

@@ -4,57 +4,68 @@ Coordinates: the *canvas* is the output image, input pixels times the scale. The
 maps canvas to screen by a zoom (device pixels per canvas pixel) and an origin (the
 canvas point at a pane's top-left). At zoom 1 the origin is kept on whole pixels and
 images are drawn without smoothing, so 100% shows every output pixel exactly once.
+
+Nothing slow happens while painting: the bicubic "before" is built on a background
+thread (the nearest-neighbour picture stands in until it is ready), and results arrive
+as ready QImages from the window. A magnifier lens (M) shows the region under the mouse
+enlarged, and holding Space swaps before and after in place, for a blink comparison.
 """
 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import numpy as np
-from PySide6.QtCore import QPointF, QRect, QRectF, Qt, Signal
+from PySide6.QtCore import QEvent, QPointF, QRect, QRectF, Qt, Signal
 from PySide6.QtGui import (
     QColor,
+    QEnterEvent,
     QFont,
     QImage,
+    QKeyEvent,
     QMouseEvent,
     QPainter,
+    QPainterPath,
     QPaintEvent,
     QPen,
     QResizeEvent,
     QWheelEvent,
 )
-from PySide6.QtWidgets import QSizePolicy, QWidget
+from PySide6.QtWidgets import (
+    QAbstractSpinBox,
+    QApplication,
+    QLineEdit,
+    QSizePolicy,
+    QWidget,
+)
+
+from .background import Background, bicubic_qimage, qimage_from_rgb
 
 MIN_ZOOM = 0.02
 MAX_ZOOM = 64.0
 DIVIDER_GRAB_PX = 8
 WHEEL_STEP = 1.25
+LENS_RADIUS = 110  # logical pixels
+LENS_FACTOR = 4.0  # the lens enlarges this much over the view's zoom
+FIT_MAX_ZOOM = 1.0  # Fit never enlarges: a small image is shown at 100%, centred
 
 
-def qimage_from_rgb(rgb: np.ndarray) -> QImage:
-    """(H, W, 3) float in [0, 1] or uint8 -> an RGB888 QImage owning its pixels."""
-    if rgb.dtype != np.uint8:
-        rgb = (np.clip(rgb, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
-    rgb = np.ascontiguousarray(rgb)
-    h, w = rgb.shape[:2]
-    img = QImage(rgb.data, w, h, 3 * w, QImage.Format.Format_RGB888)
-    return img.copy()  # detach from the numpy buffer, which may be freed
+@dataclass(frozen=True)
+class _Map:
+    """Canvas -> pane: screen = pane.topLeft + off + canvas * lz; `vis` is the canvas on screen."""
 
-
-def bicubic_qimage(rgb: np.ndarray, scale: int) -> QImage:
-    """The input enlarged by `scale` with bicubic, for display only (Pillow's kernel)."""
-    from PIL import Image
-
-    u8 = (np.clip(rgb, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
-    h, w = u8.shape[:2]
-    big = Image.fromarray(u8, "RGB").resize((w * scale, h * scale), Image.Resampling.BICUBIC)
-    return qimage_from_rgb(np.asarray(big))
+    lz: float
+    off: QPointF
+    vis: QRectF
 
 
 class CompareView(QWidget):
     view_changed = Signal()  # zoom or pan changed: the visible region may be different
     hovered = Signal(float, float)  # canvas coordinates under the mouse, or (-1, -1)
     zoom_changed = Signal(float)
+    lens_changed = Signal(bool)
+    before_ready = Signal()  # the bicubic "before" for the current input and scale is in
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -62,9 +73,11 @@ class CompareView(QWidget):
         self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
         self.setMinimumSize(200, 150)
+        self._bg = Background(self)
         self._input: np.ndarray | None = None
         self._before_src: QImage | None = None
         self._before_bicubic: QImage | None = None
+        self._bicubic_key: tuple[int, int] | None = None  # (id of input, scale) it shows
         self._after: QImage | None = None
         self._preview: QImage | None = None
         self._preview_rect: QRect | None = None  # in canvas pixels
@@ -78,17 +91,32 @@ class CompareView(QWidget):
         self._drag: str | None = None  # "divider" or "pan"
         self._drag_start = QPointF()
         self._drag_origin = QPointF()
+        self._lens = False
+        self._mouse: QPointF | None = None  # last mouse position in the widget
+        self._flipped = False  # Space held: before and after change places
+        self.stale = False  # the result is from an earlier run than the one going on
+        self.busy_text = ""  # drawn in a pill at the bottom while a run goes on
         self.after_label = "After"
         self.placeholder = "Drop images here, paste (Ctrl+V), or use File > Open"
 
     # ------------------------------------------------------------------ content
 
-    def set_input(self, rgb: np.ndarray | None, scale: int) -> None:
-        """A new input image: clears any result and fits it to the view."""
+    def set_input(self, rgb: np.ndarray | None, scale: int, before: QImage | None = None) -> None:
+        """A new input image: clears any result and fits it to the view.
+
+        `before` is the input as a QImage, when the caller already made it off the UI
+        thread; otherwise it is converted here (quick for anything but huge inputs).
+        """
         self._input = rgb
-        self._before_src = None if rgb is None else qimage_from_rgb(rgb)
+        if rgb is None:
+            self._before_src = None
+        else:
+            self._before_src = before if before is not None else qimage_from_rgb(rgb)
         self._before_bicubic = None
+        self._bicubic_key = None
+        self._bg.cancel("bicubic")
         self._after = None
+        self.stale = False
         self.clear_preview()
         self._scale = max(1, int(scale))
         self.fit()
@@ -100,7 +128,6 @@ class CompareView(QWidget):
             return
         ratio = scale / self._scale
         self._scale = scale
-        self._before_bicubic = None
         if self._fit:
             self.fit()
         else:
@@ -111,24 +138,27 @@ class CompareView(QWidget):
             self.update()
             self.view_changed.emit()
 
-    def set_result(self, rgb: np.ndarray, scale: int, label: str) -> None:
+    def set_result(self, image: np.ndarray | QImage, scale: int, label: str) -> None:
+        """The upscaled image: a QImage made off the UI thread, or an array (converted here)."""
         if self._input is None:
             return
         old = self._scale
-        self._after = qimage_from_rgb(rgb)
+        self._after = image if isinstance(image, QImage) else qimage_from_rgb(image)
+        self.stale = False
         self.clear_preview()
         self.after_label = label
         if scale != old:
             self._scale = scale
-            self._before_bicubic = None
             self.fit() if self._fit else self._clamp()
         self.update()
 
-    def set_preview(self, rgb: np.ndarray, region: tuple[int, int, int, int], scale: int) -> None:
+    def set_preview(
+        self, image: np.ndarray | QImage, region: tuple[int, int, int, int], scale: int
+    ) -> None:
         if self._input is None or scale != self._scale:
             return
         x, y, w, h = region
-        self._preview = qimage_from_rgb(rgb)
+        self._preview = image if isinstance(image, QImage) else qimage_from_rgb(image)
         self._preview_rect = QRect(x * scale, y * scale, w * scale, h * scale)
         self.update()
 
@@ -147,9 +177,25 @@ class CompareView(QWidget):
     def has_preview(self) -> bool:
         return self._preview is not None
 
+    def set_stale(self, stale: bool) -> None:
+        self.stale = stale
+        self.update()
+
+    def set_busy_text(self, text: str) -> None:
+        if text != self.busy_text:
+            self.busy_text = text
+            self.update()
+
     @property
     def scale(self) -> int:
         return self._scale
+
+    def bicubic_ready(self) -> bool:
+        """Whether the bicubic "before" for the current input and scale is built."""
+        return self._before_bicubic is not None and self._bicubic_key == self._want_key()
+
+    def wait_idle(self, timeout_ms: int = 30_000) -> bool:
+        return self._bg.wait_idle(timeout_ms)
 
     # ------------------------------------------------------------------ options
 
@@ -185,6 +231,25 @@ class CompareView(QWidget):
     def divider(self) -> float:
         return self._divider
 
+    def set_lens(self, on: bool) -> None:
+        if on != self._lens:
+            self._lens = on
+            self.update()
+            self.lens_changed.emit(on)
+
+    @property
+    def lens(self) -> bool:
+        return self._lens
+
+    def set_flipped(self, flipped: bool) -> None:
+        if flipped != self._flipped:
+            self._flipped = flipped
+            self.update()
+
+    @property
+    def flipped(self) -> bool:
+        return self._flipped
+
     # ----------------------------------------------------------------- geometry
 
     def _canvas_size(self) -> tuple[int, int]:
@@ -216,12 +281,13 @@ class CompareView(QWidget):
         return self._zoom / self._dpr()
 
     def fit(self) -> None:
+        """The whole image in the pane, never enlarged past 100%."""
         self._fit = True
         cw, ch = self._canvas_size()
         pane = self._pane()
         if cw and ch and pane.width() > 0 and pane.height() > 0:
             z = min(pane.width() / cw, pane.height() / ch) * self._dpr()
-            self._zoom = max(MIN_ZOOM, min(MAX_ZOOM, z))
+            self._zoom = max(MIN_ZOOM, min(FIT_MAX_ZOOM, z))
         self._origin = QPointF(0.0, 0.0)
         self._clamp()
         self.update()
@@ -308,24 +374,67 @@ class CompareView(QWidget):
 
     # ------------------------------------------------------------------ painting
 
-    def _before_image(self) -> tuple[QImage | None, float]:
-        """The "before" picture and how many canvas pixels one of its pixels covers."""
+    def _want_key(self) -> tuple[int, int] | None:
+        return None if self._input is None else (id(self._input), self._scale)
+
+    def _request_bicubic(self) -> None:
+        key = self._want_key()
+        if key is None or self._bg.pending("bicubic") and self._bicubic_key == key:
+            return
+        self._bicubic_key = key
+        self._before_bicubic = None
+        rgb, scale = self._input, self._scale
+
+        def done(img: QImage) -> None:
+            if self._want_key() == key:
+                self._before_bicubic = img
+                self.update()
+                self.before_ready.emit()
+
+        self._bg.submit("bicubic", bicubic_qimage, rgb, scale, on_done=done)
+
+    def _before_image(self) -> tuple[QImage | None, float, bool]:
+        """The "before" picture, canvas pixels per picture pixel, and whether it is final.
+
+        While the bicubic picture is being built, the input drawn nearest-neighbour
+        stands in (the second value is then the scale).
+        """
         if self._before_src is None or self._input is None:
-            return None, 1.0
+            return None, 1.0, True
         if self._before_mode == "bicubic" and self._scale > 1:
-            if self._before_bicubic is None:
-                self._before_bicubic = bicubic_qimage(self._input, self._scale)
-            return self._before_bicubic, 1.0
-        return self._before_src, float(self._scale)
+            if self.bicubic_ready():
+                return self._before_bicubic, 1.0, True
+            self._request_bicubic()
+            return self._before_src, float(self._scale), False
+        return self._before_src, float(self._scale), True
+
+    def _map(self) -> _Map:
+        return _Map(self._lz(), self._offset(), self.visible_canvas_rect())
+
+    def _lens_map(self, centre: QPointF, pane: QRect) -> _Map:
+        """The lens: the canvas point under `centre` stays put, enlarged LENS_FACTOR times."""
+        c = self._to_canvas(QPointF(centre.x() - pane.left(), centre.y() - pane.top()))
+        lz = min(MAX_ZOOM, self._zoom * LENS_FACTOR) / self._dpr()
+        off = QPointF(centre.x() - pane.left() - c.x() * lz, centre.y() - pane.top() - c.y() * lz)
+        r = LENS_RADIUS / lz
+        cw, ch = self._canvas_size()
+        vis = QRectF(c.x() - r, c.y() - r, 2 * r, 2 * r).intersected(QRectF(0, 0, cw, ch))
+        return _Map(lz, off, vis)
 
     def _draw(
-        self, p: QPainter, img: QImage, pane: QRect, px: float, at: QRectF | None = None
+        self,
+        p: QPainter,
+        img: QImage,
+        pane: QRect,
+        px: float,
+        at: QRectF | None = None,
+        m: _Map | None = None,
     ) -> None:
         """Draw `img` (each pixel `px` canvas pixels wide; placed at canvas rect `at`)."""
-        lz = self._lz()
-        off = self._offset()
+        m = m or self._map()
+        lz, off = m.lz, m.off
         at = at or QRectF(0, 0, img.width() * px, img.height() * px)
-        vis = self.visible_canvas_rect().intersected(at)
+        vis = m.vis.intersected(at)
         if vis.isEmpty():
             return
         # Whole source pixels, so each maps to the same number of device pixels.
@@ -340,34 +449,64 @@ class CompareView(QWidget):
             (sx1 - sx0) * px * lz,
             (sy1 - sy0) * px * lz,
         )
-        smooth = self._zoom * px < 1.0
+        smooth = lz * self._dpr() * px < 1.0
         p.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, smooth)
         p.drawImage(tgt, img, src)
 
-    def _draw_after(self, p: QPainter, pane: QRect) -> None:
-        if self._after is not None:
-            self._draw(p, self._after, pane, 1.0)
-            return
-        before, px = self._before_image()
+    def _draw_before(self, p: QPainter, pane: QRect, m: _Map | None = None) -> None:
+        before, px, _ = self._before_image()
         if before is not None:
-            self._draw(p, before, pane, px)
-            if self._preview is not None:
-                p.fillRect(pane, QColor(0, 0, 0, 110))  # dim what is not upscaled yet
+            self._draw(p, before, pane, px, m=m)
+
+    def _draw_after(self, p: QPainter, pane: QRect, m: _Map | None = None) -> None:
+        if self._after is not None:
+            self._draw(p, self._after, pane, 1.0, m=m)
+            return
+        self._draw_before(p, pane, m)
+        if self._preview is not None:
+            p.fillRect(pane, QColor(0, 0, 0, 110))  # dim what is not upscaled yet
         if self._preview is not None and self._preview_rect is not None:
-            self._draw(p, self._preview, pane, 1.0, QRectF(self._preview_rect))
-            r = self._canvas_to_screen(QRectF(self._preview_rect), pane)
+            self._draw(p, self._preview, pane, 1.0, QRectF(self._preview_rect), m)
+            r = self._canvas_to_screen(QRectF(self._preview_rect), pane, m)
             p.setPen(QPen(QColor(255, 200, 0), 1, Qt.PenStyle.DashLine))
             p.drawRect(r.adjusted(0, 0, -1, -1))
 
-    def _canvas_to_screen(self, r: QRectF, pane: QRect) -> QRectF:
-        lz = self._lz()
-        off = self._offset()
+    def _canvas_to_screen(self, r: QRectF, pane: QRect, m: _Map | None = None) -> QRectF:
+        m = m or self._map()
         return QRectF(
-            pane.left() + off.x() + r.left() * lz,
-            pane.top() + off.y() + r.top() * lz,
-            r.width() * lz,
-            r.height() * lz,
+            pane.left() + m.off.x() + r.left() * m.lz,
+            pane.top() + m.off.y() + r.top() * m.lz,
+            r.width() * m.lz,
+            r.height() * m.lz,
         )
+
+    def _showing_after(self) -> bool:
+        return self._after is not None or self._preview is not None
+
+    def _sides(self) -> tuple[str, str]:
+        """What the left (or only) and right parts show: "before" or "after"."""
+        if self._flipped and self._showing_after():
+            return ("after", "before")
+        return ("before", "after")
+
+    def _paint_side(self, p: QPainter, which: str, pane: QRect, m: _Map | None = None) -> None:
+        if which == "before":
+            self._draw_before(p, pane, m)
+        else:
+            self._draw_after(p, pane, m)
+
+    def _texts(self) -> dict[str, str]:
+        _, _, final = self._before_image()
+        before = f"Before · {self._before_mode} x{self._scale}"
+        if not final:
+            before += " (preparing bicubic…)"
+        if self._after is not None:
+            after = self.after_label + (" · previous run" if self.stale else "")
+        elif self._preview is not None:
+            after = "Preview (visible region)"
+        else:
+            after = "Not upscaled yet"
+        return {"before": before, "after": after}
 
     def paintEvent(self, event: QPaintEvent) -> None:  # noqa: N802 (Qt's name)
         p = QPainter(self)
@@ -380,53 +519,113 @@ class CompareView(QWidget):
             p.drawText(self.rect(), Qt.AlignmentFlag.AlignCenter, self.placeholder)
             p.end()
             return
-        before, px = self._before_image()
-        before_text = f"Before · {self._before_mode} x{self._scale}"
-        after_text = (
-            self.after_label
-            if self._after is not None
-            else ("Preview (visible region)" if self._preview is not None else "Not upscaled yet")
-        )
-        showing_after = self._after is not None or self._preview is not None
+        texts = self._texts()
+        first, second = self._sides()
         if self._mode == "side":
             left, right = self._panes()
-            p.save()
-            p.setClipRect(left)
-            if before is not None:
-                self._draw(p, before, left, px)
-            p.restore()
-            p.save()
-            p.setClipRect(right)
-            self._draw_after(p, right)
-            p.restore()
+            for pane, which in ((left, first), (right, second)):
+                p.save()
+                p.setClipRect(pane)
+                self._paint_side(p, which, pane)
+                p.restore()
             p.fillRect(QRect(left.right() + 1, 0, 2, self.height()), QColor(20, 20, 20))
-            self._label(p, left, before_text, Qt.AlignmentFlag.AlignLeft)
-            self._label(p, right, after_text, Qt.AlignmentFlag.AlignLeft)
+            self._label(p, left, texts[first], Qt.AlignmentFlag.AlignLeft)
+            self._label(p, right, texts[second], Qt.AlignmentFlag.AlignLeft)
         else:
             pane = self._pane()
-            if not showing_after:
-                if before is not None:
-                    self._draw(p, before, pane, px)
-                self._label(p, pane, before_text, Qt.AlignmentFlag.AlignLeft)
+            if not self._showing_after():
+                self._draw_before(p, pane)
+                self._label(p, pane, texts["before"], Qt.AlignmentFlag.AlignLeft)
             else:
                 x = round(pane.left() + self._divider * pane.width())
-                p.save()
-                p.setClipRect(QRect(pane.left(), pane.top(), x - pane.left(), pane.height()))
-                if before is not None:
-                    self._draw(p, before, pane, px)
-                p.restore()
-                p.save()
-                p.setClipRect(QRect(x, pane.top(), pane.right() - x + 1, pane.height()))
-                self._draw_after(p, pane)
-                p.restore()
+                self._paint_split(p, pane, x, first, second)
                 self._draw_divider(p, x, pane)
-                left_box = self._label(p, pane, before_text, Qt.AlignmentFlag.AlignLeft)
+                left_box = self._label(p, pane, texts[first], Qt.AlignmentFlag.AlignLeft)
                 fm = p.fontMetrics()
-                after_w = fm.horizontalAdvance(after_text) + 14
+                after_w = fm.horizontalAdvance(texts[second]) + 14
                 # Two labels that would overlap in a narrow view go one under the other.
                 row = 1 if pane.right() - 8 - after_w <= left_box.right() + 8 else 0
-                self._label(p, pane, after_text, Qt.AlignmentFlag.AlignRight, row)
+                self._label(p, pane, texts[second], Qt.AlignmentFlag.AlignRight, row)
+        if self._lens and self._mouse is not None:
+            self._paint_lens(p, self._mouse, first, second)
+        if self.busy_text:
+            self._pill(p, self.busy_text)
         p.end()
+
+    def _paint_split(
+        self,
+        p: QPainter,
+        pane: QRect,
+        x: int,
+        first: str,
+        second: str,
+        m: _Map | None = None,
+        clip: QPainterPath | None = None,
+    ) -> None:
+        """`first` left of screen column x, `second` right of it, within `clip`."""
+        for which, part in (
+            (first, QRect(pane.left(), pane.top(), x - pane.left(), pane.height())),
+            (second, QRect(x, pane.top(), pane.right() - x + 1, pane.height())),
+        ):
+            p.save()
+            if clip is not None:
+                path = QPainterPath()
+                path.addRect(QRectF(part))
+                p.setClipPath(clip.intersected(path))
+            else:
+                p.setClipRect(part)
+            self._paint_side(p, which, pane, m)
+            p.restore()
+
+    def _paint_lens(self, p: QPainter, at: QPointF, first: str, second: str) -> None:
+        panes = self._panes()
+        idx = next((i for i, q in enumerate(panes) if q.contains(at.toPoint())), None)
+        if idx is None:
+            return
+        pane = panes[idx]
+        m = self._lens_map(at, pane)
+        circle = QPainterPath()
+        circle.addEllipse(at, LENS_RADIUS, LENS_RADIUS)
+        p.save()
+        p.setClipPath(circle)
+        p.fillRect(circle.boundingRect(), QColor(38, 38, 42))
+        p.restore()
+        if self._mode == "side":
+            p.save()
+            p.setClipPath(circle)
+            self._paint_side(p, (first, second)[idx], pane, m)
+            p.restore()
+        elif self._showing_after():
+            x = round(pane.left() + self._divider * pane.width())
+            self._paint_split(p, pane, x, first, second, m, circle)
+        else:
+            p.save()
+            p.setClipPath(circle)
+            self._draw_before(p, pane, m)
+            p.restore()
+        p.setRenderHint(QPainter.RenderHint.Antialiasing, True)
+        p.setBrush(Qt.BrushStyle.NoBrush)
+        p.setPen(QPen(QColor(255, 255, 255, 230), 2))
+        p.drawEllipse(at, LENS_RADIUS, LENS_RADIUS)
+        p.setRenderHint(QPainter.RenderHint.Antialiasing, False)
+        zoom = min(MAX_ZOOM, self._zoom * LENS_FACTOR)
+        tag = QRectF(at.x() - 30, at.y() + LENS_RADIUS - 24, 60, 18)
+        p.fillRect(tag, QColor(0, 0, 0, 160))
+        p.setPen(QColor(240, 240, 240))
+        p.drawText(tag, Qt.AlignmentFlag.AlignCenter, f"{zoom * 100:.0f}%")
+
+    def _pill(self, p: QPainter, text: str) -> None:
+        fm = p.fontMetrics()
+        w = fm.horizontalAdvance(text) + 24
+        h = fm.height() + 10
+        box = QRect((self.width() - w) // 2, self.height() - h - 12, w, h)
+        p.setRenderHint(QPainter.RenderHint.Antialiasing, True)
+        p.setPen(Qt.PenStyle.NoPen)
+        p.setBrush(QColor(0, 0, 0, 170))
+        p.drawRoundedRect(box, h / 2, h / 2)
+        p.setPen(QColor(245, 245, 245))
+        p.drawText(box, Qt.AlignmentFlag.AlignCenter, text)
+        p.setRenderHint(QPainter.RenderHint.Antialiasing, False)
 
     def _draw_divider(self, p: QPainter, x: int, pane: QRect) -> None:
         p.setRenderHint(QPainter.RenderHint.Antialiasing, True)
@@ -464,10 +663,9 @@ class CompareView(QWidget):
         return pane.left() + self._divider * pane.width()
 
     def _near_divider(self, x: float) -> bool:
-        showing_after = self._after is not None or self._preview is not None
         return (
             self._mode == "slider"
-            and showing_after
+            and self._showing_after()
             and abs(x - self._divider_x()) <= DIVIDER_GRAB_PX
         )
 
@@ -477,6 +675,38 @@ class CompareView(QWidget):
                 return QPointF(pos.x() - pane.left(), pos.y() - pane.top()), pane
         pane = self._pane()
         return QPointF(pos.x() - pane.left(), pos.y() - pane.top()), pane
+
+    def keyPressEvent(self, event: QKeyEvent) -> None:  # noqa: N802 (Qt's name)
+        if event.key() == Qt.Key.Key_Space:
+            if not event.isAutoRepeat():
+                self.set_flipped(True)
+            event.accept()
+        elif event.key() == Qt.Key.Key_M and not event.isAutoRepeat():
+            self.set_lens(not self._lens)
+            event.accept()
+        else:
+            super().keyPressEvent(event)
+
+    def keyReleaseEvent(self, event: QKeyEvent) -> None:  # noqa: N802 (Qt's name)
+        if event.key() == Qt.Key.Key_Space:
+            if not event.isAutoRepeat():
+                self.set_flipped(False)
+            event.accept()
+        else:
+            super().keyReleaseEvent(event)
+
+    def focusOutEvent(self, event: object) -> None:  # noqa: N802 (Qt's name)
+        # A Space released in another window never reaches us: do not stay flipped.
+        self.set_flipped(False)
+        super().focusOutEvent(event)  # type: ignore[arg-type]
+
+    def enterEvent(self, event: QEnterEvent) -> None:  # noqa: N802 (Qt's name)
+        # The keys (Space, M) act on the picture under the mouse without a click first.
+        # Not while someone types in a box (a Space there is text).
+        typing = isinstance(QApplication.focusWidget(), (QLineEdit, QAbstractSpinBox))
+        if self.window().isActiveWindow() and not typing:
+            self.setFocus(Qt.FocusReason.MouseFocusReason)
+        super().enterEvent(event)
 
     def wheelEvent(self, event: QWheelEvent) -> None:  # noqa: N802 (Qt's name)
         if self._input is None:
@@ -501,6 +731,7 @@ class CompareView(QWidget):
 
     def mouseMoveEvent(self, event: QMouseEvent) -> None:  # noqa: N802 (Qt's name)
         pos = event.position()
+        self._mouse = QPointF(pos)
         if self._drag == "divider":
             pane = self._pane()
             self.set_divider((pos.x() - pane.left()) / max(1, pane.width()))
@@ -520,6 +751,8 @@ class CompareView(QWidget):
                 else Qt.CursorShape.ArrowCursor
             )
             self.setCursor(shape)
+            if self._lens:
+                self.update()
         if self._input is not None:
             pp, _ = self._pane_point(pos)
             c = self._to_canvas(pp)
@@ -545,5 +778,8 @@ class CompareView(QWidget):
         else:
             self.fit()
 
-    def leaveEvent(self, event: object) -> None:  # noqa: N802 (Qt's name)
+    def leaveEvent(self, event: QEvent) -> None:  # noqa: N802 (Qt's name)
+        self._mouse = None
+        if self._lens:
+            self.update()
         self.hovered.emit(-1.0, -1.0)

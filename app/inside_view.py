@@ -1,24 +1,28 @@
 """The inside view: what the network did for this image, drawn with pyqtgraph.
 
 Two panels, filled from a `RunOutput` after each run:
-* routing: the router's probabilities per block as bars (chosen expert marked), the
-  depth x expert heat map of the paper's Figure 5, and with per-tile routing a map over
-  the image of the expert each tile chose;
-* features: the feature map at a chosen block and point, as a grid of channels or one
-  channel with a colour map, with values on hover and the feature vector of a clicked
-  pixel.
+* routing: the router's probabilities per block as bars (chosen expert marked, the
+  uniform level 1/E drawn), the depth x expert heat map of the paper's Figure 5 on a
+  scale anchored at 0, and with per-tile routing a map over the image of the expert each
+  tile chose;
+* features: the feature map at a chosen block and point, as a grid of numbered channels
+  or one channel with a colour map, with values on hover and the feature vector of a
+  clicked pixel (marked in every tile). The maps are recorded on demand: only when this
+  panel is on screen, by a second pass of the model.
 Only numpy arrays and plain records arrive here; nothing in this module computes
-anything about the network.
+anything about the network. Colouring a channel grid (millions of pixels) runs on a
+background thread; the UI thread only hands the finished picture to pyqtgraph.
 """
 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QPointF, QRectF, Qt, Signal
-from PySide6.QtGui import QBrush, QColor, QFont, QPen, QShowEvent, QTransform
+from PySide6.QtCore import QEvent, QPointF, QRectF, Qt, Signal
+from PySide6.QtGui import QBrush, QColor, QPen, QShowEvent, QTransform
 from PySide6.QtWidgets import (
     QComboBox,
     QGraphicsItem,
@@ -29,11 +33,14 @@ from PySide6.QtWidgets import (
     QPushButton,
     QSpinBox,
     QSplitter,
+    QStackedWidget,
     QTabWidget,
     QVBoxLayout,
     QWidget,
 )
 
+from . import theme
+from .background import Background
 from .worker import RoutingRecord, RunOutput
 
 pg.setConfigOptions(imageAxisOrder="row-major", antialias=True)
@@ -52,6 +59,24 @@ EXPERT_COLOURS = (
 POINTS = ("rme_in", "more_out", "rme_out", "sme_in", "see_out", "sme_out")
 COLORMAPS = ("viridis", "inferno", "magma", "plasma", "CET-D1", "CET-L1")
 GRID_GAP = 2
+# A channel grid larger than this is shown with every n-th map pixel: 64 channels of a
+# 1 MP region would be a 64 MP picture, which no screen shows and pyqtgraph would
+# colour on the UI thread at every repaint.
+GRID_MAX_PIXELS = 2_000_000
+BLOCK_TICKS_SPELLED = 6  # up to this many blocks, bar ticks read "block N"
+
+ROUTING_EMPTY = (
+    "<b>No run yet.</b><br>Upscale an image (Ctrl+Enter) to see, block by block, how "
+    "the router weighs the experts and which one it picks (▲). The dashed line is the "
+    "uniform level 1/E: a bar well above it is a confident choice."
+)
+ROUTING_RUNNING = "<b>Upscaling…</b><br>The routing of this run appears when it ends."
+FEATURES_EMPTY = (
+    "<b>No feature maps yet.</b><br>Feature maps show what one block of the network "
+    "computes, as one small picture per channel.<br><br>Upscale an image first. While "
+    "this tab is open the maps are computed for the region in view (a second, quicker "
+    "pass: a normal run does not keep them, to save memory)."
+)
 
 
 def expert_colour(j: int, alpha: int = 255) -> QColor:
@@ -59,8 +84,8 @@ def expert_colour(j: int, alpha: int = 255) -> QColor:
     return QColor(r, g, b, alpha)
 
 
-def _cell_text(text: str, colour: str) -> QGraphicsSimpleTextItem:
-    """A label centred on a point, the same size at any zoom.
+def _cell_text(text: str, colour: str, centred: bool = True) -> QGraphicsSimpleTextItem:
+    """A label on a point (centred, or hanging from it), the same size at any zoom.
 
     A plain Qt item rather than pyqtgraph's TextItem: with PySide6 6.12, TextItems that
     are removed and re-added around a range change crash the interpreter at exit.
@@ -68,18 +93,28 @@ def _cell_text(text: str, colour: str) -> QGraphicsSimpleTextItem:
     t = QGraphicsSimpleTextItem(text)
     t.setBrush(QBrush(QColor(colour)))
     t.setFlag(QGraphicsItem.GraphicsItemFlag.ItemIgnoresTransformations, True)
-    br = t.boundingRect()
-    t.setTransform(QTransform.fromTranslate(-br.width() / 2, -br.height() / 2))
+    if centred:
+        br = t.boundingRect()
+        t.setTransform(QTransform.fromTranslate(-br.width() / 2, -br.height() / 2))
+    else:
+        t.setTransform(QTransform.fromTranslate(2, 1))
     return t
 
 
+def _style_plot(w: pg.PlotWidget) -> None:
+    c = theme.plot_colours()
+    w.setBackground(c.background)
+    for ax in ("left", "bottom", "right"):
+        axis = w.getPlotItem().getAxis(ax)
+        axis.setTextPen(c.text)
+        axis.setPen(c.axis)
+
+
 def _plot() -> pg.PlotWidget:
-    w = pg.PlotWidget(background="w")
+    w = pg.PlotWidget()
     w.setMenuEnabled(False)
     w.hideButtons()
-    for ax in ("left", "bottom"):
-        w.getAxis(ax).setTextPen("#333")
-        w.getAxis(ax).setPen("#888")
+    _style_plot(w)
     return w
 
 
@@ -97,23 +132,114 @@ def _titled(title: QLabel, plot: QWidget) -> QWidget:
     return box
 
 
+def _empty_label(html: str) -> QLabel:
+    lab = QLabel(html)
+    lab.setWordWrap(True)
+    lab.setTextFormat(Qt.TextFormat.RichText)
+    lab.setAlignment(Qt.AlignmentFlag.AlignCenter)
+    lab.setMargin(18)
+    return lab
+
+
+def nice_ceiling(x: float) -> float:
+    """The next 0.05 step above x (axes and colour scales that end on a round value)."""
+    return max(0.05, math.ceil(x * 20.0 - 1e-6) / 20.0)
+
+
+def grid_shape(c: int, h: int, w: int) -> tuple[int, int]:
+    """(columns, rows) for c tiles of h x w: the grid near square, with few empty cells.
+
+    36 channels give 6 x 6, not 5 columns and an orphan row.
+    """
+    best = (math.inf, 1, c)
+    for cols in range(1, c + 1):
+        rows = math.ceil(c / cols)
+        aspect = (cols * w) / max(1, rows * h)
+        empty = rows * cols - c
+        score = abs(math.log(aspect)) + 2.0 * empty / c
+        if score < best[0]:
+            best = (score, cols, rows)
+    return best[1], best[2]
+
+
+@dataclass
+class GridPicture:
+    """A coloured channel grid (or one channel), ready for the screen."""
+
+    rgba: np.ndarray  # (H, W, 4) uint8; gaps transparent
+    cols: int
+    rows: int
+    stride: int  # every stride-th map pixel is shown
+    tile_w: int  # shown pixels per tile
+    tile_h: int
+    levels: tuple[float, float]  # the colour scale's ends, in feature values
+    per_channel: bool  # each tile stretched to its own min..max
+
+
+def render_grid(
+    fm: np.ndarray, lut: np.ndarray, per_channel: bool, channel: int | None = None
+) -> GridPicture:
+    """Colour the maps (C, h, w) through `lut` (256, 3): all channels as a grid, or one.
+
+    Runs on a background thread. Per-channel: each tile from its own min (first colour)
+    to max (last colour); shared: one scale from the grid's min to max.
+    """
+    if channel is not None:
+        fm = fm[channel : channel + 1]
+    c, h, w = fm.shape
+    stride = max(1, math.ceil(math.sqrt(c * h * w / GRID_MAX_PIXELS)))
+    small = fm[:, ::stride, ::stride].astype(np.float32, copy=False)
+    th, tw = small.shape[1:]
+    cols, rows = (1, 1) if c == 1 else grid_shape(c, th, tw)
+    flat = small.reshape(c, -1)
+    finite = np.isfinite(flat)
+    lo = np.where(finite, flat, np.inf).min(axis=1)
+    hi = np.where(finite, flat, -np.inf).max(axis=1)
+    lo = np.where(np.isfinite(lo), lo, 0.0)
+    hi = np.where(np.isfinite(hi), hi, 0.0)
+    if per_channel:
+        levels = (0.0, 1.0)
+        span = np.where(hi > lo, hi - lo, 1.0)
+        norm = (small - lo[:, None, None]) / span[:, None, None]
+    else:
+        g_lo, g_hi = float(lo.min()), float(hi.max())
+        levels = (g_lo, g_hi if g_hi > g_lo else g_lo + 1e-6)
+        norm = (small - levels[0]) / (levels[1] - levels[0])
+    idx = np.clip(np.nan_to_num(norm, nan=0.0) * 255.0 + 0.5, 0, 255).astype(np.uint8)
+    g = GRID_GAP if c > 1 else 0
+    out = np.zeros((rows * (th + g) - g, cols * (tw + g) - g, 4), dtype=np.uint8)
+    for i in range(c):
+        r, q = divmod(i, cols)
+        tile = out[r * (th + g) : r * (th + g) + th, q * (tw + g) : q * (tw + g) + tw]
+        tile[..., :3] = lut[idx[i]]
+        tile[..., 3] = 255
+    return GridPicture(out, cols, rows, stride, tw, th, levels, per_channel)
+
+
 class RoutingPanel(QWidget):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.records: list[RoutingRecord] = []
         self.tile_routing: object = None
         self.kind = ""
+        self.stale = False
         self._input: np.ndarray | None = None
         self._ranks: list[int] = []
-        self._legend_key: tuple[int, tuple[int, ...]] | None = None
+        self._model_label = ""
 
-        self.header = QLabel("No run yet: upscale an image to see which experts each block chose.")
+        self.header = QLabel("")
         self.header.setWordWrap(True)
+        self.empty = _empty_label(ROUTING_EMPTY)
+        self.legend = QLabel("")
+        self.legend.setWordWrap(True)  # wraps in a narrow dock instead of covering the axis
+        self.legend.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.bars = _plot()
         self.bars.setLabel("left", "probability")
-        self.bars.setYRange(0, 1.12, padding=0)
         self.bars.setMouseEnabled(x=False, y=False)
-        self.legend = self.bars.addLegend(offset=(-6, 4), colCount=4, labelTextColor="#333")
+        self.uniform = pg.InfiniteLine(
+            angle=0, movable=False, pen=pg.mkPen("#888", width=1, style=Qt.PenStyle.DashLine)
+        )
+        self.uniform_label = _cell_text("1/E", "#888", centred=False)
         self.heat = _plot()
         self.heat.setMouseEnabled(x=False, y=False)
         self.heat.invertY(True)
@@ -121,25 +247,31 @@ class RoutingPanel(QWidget):
         self.heat_img.setColorMap(pg.colormap.get("viridis"))
         self.heat.addItem(self.heat_img)
         self.heat_bar = pg.ColorBarItem(
-            colorMap=pg.colormap.get("viridis"), interactive=False, width=10, values=(0, 1)
+            colorMap=pg.colormap.get("viridis"),
+            interactive=False,
+            width=10,
+            values=(0, 1),
+            label="probability",
         )
         self.heat_bar.setImageItem(self.heat_img, insert_in=self.heat.getPlotItem())
+        self.heat_levels = (0.0, 1.0)
         self._heat_extra: list[object] = []
 
         self.tile_box = QWidget()
         tl = QVBoxLayout(self.tile_box)
         tl.setContentsMargins(0, 0, 0, 0)
         row = QHBoxLayout()
-        row.addWidget(QLabel("Per-tile routing, block"))
+        row.addWidget(QLabel("Per-tile routing at"))
         self.tile_block = QSpinBox()
+        self.tile_block.setPrefix("block ")
         self.tile_block.setRange(0, 0)
         self.tile_block.valueChanged.connect(self._draw_tiles)
         row.addWidget(self.tile_block)
         self.tile_legend = QLabel()
+        self.tile_legend.setWordWrap(True)
         row.addWidget(self.tile_legend, 1)
         tl.addLayout(row)
         self.tile_view = pg.GraphicsLayoutWidget()
-        self.tile_view.setBackground("w")
         self.tile_vb = self.tile_view.addViewBox(lockAspect=True, invertY=True)
         self.tile_vb.setMenuEnabled(False)
         self.tile_img = pg.ImageItem()
@@ -148,17 +280,30 @@ class RoutingPanel(QWidget):
         tl.addWidget(self.tile_view, 1)
         self.tile_box.setVisible(False)
 
-        # Empty axes before a run would only show meaningless ticks.
+        bars_box = QWidget()
+        bl = QVBoxLayout(bars_box)
+        bl.setContentsMargins(0, 0, 0, 0)
+        bl.setSpacing(2)
+        bl.addWidget(_titled(QLabel("Router probability per block (▲ chosen)"), self.bars), 1)
+        bl.addWidget(self.legend)
         self.plots = split = QSplitter(Qt.Orientation.Vertical)
-        split.addWidget(_titled(QLabel("Router probabilities per block (▲ chosen)"), self.bars))
-        split.addWidget(_titled(QLabel("Depth x expert (probability)"), self.heat))
+        split.addWidget(bars_box)
+        split.addWidget(_titled(QLabel("Depth x expert (probability, from 0)"), self.heat))
         split.addWidget(self.tile_box)
-        split.setVisible(False)
+        # Empty axes before a run would only show meaningless ticks: a page that says
+        # what will appear instead.
+        self.stack = QStackedWidget()
+        self.stack.addWidget(self.empty)
+        self.stack.addWidget(split)
         self.header.setAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop)
         lay = QVBoxLayout(self)
         lay.setContentsMargins(4, 4, 4, 4)
         lay.addWidget(self.header)
-        lay.addWidget(split, 1)
+        lay.addWidget(self.stack, 1)
+        self._restyle()
+        self._show_state()
+
+    # --------------------------------------------------------------- states
 
     def set_input(self, rgb: np.ndarray | None) -> None:
         self._input = rgb
@@ -166,19 +311,47 @@ class RoutingPanel(QWidget):
     def set_ranks(self, ranks: list[int]) -> None:
         self._ranks = list(ranks)
 
+    def has_data(self) -> bool:
+        return bool(self.records)
+
+    def set_running(self, running: bool) -> None:
+        """A run started (the routing shown, if any, is now the previous run's) or ended."""
+        self.stale = running and self.has_data()
+        self._running = running
+        self._show_state()
+
+    def _show_state(self) -> None:
+        running = getattr(self, "_running", False)
+        if not self.records:
+            self.stack.setCurrentWidget(self.empty)
+            self.empty.setText(ROUTING_RUNNING if running else ROUTING_EMPTY)
+            self.header.setText("")
+            self.header.setVisible(False)
+            return
+        self.stack.setCurrentWidget(self.plots)
+        self.header.setVisible(True)
+        where = (
+            "preview: routed on the visible region only"
+            if self.kind == "preview"
+            else "whole image"
+        )
+        text = f"<b>{self._model_label}</b> · {where} · {len(self.records)} blocks"
+        if self.stale:
+            text = f"<i>Previous run</i> (upscaling…) · {text}"
+        self.header.setText(text)
+
     def clear(self) -> None:
         self.records = []
         self.tile_routing = None
+        self.stale = False
         self.bars.clear()
-        self.legend.clear()
-        self._legend_key = None
+        self.legend.setText("")
         self.heat_img.clear()
         for it in self._heat_extra:
             self.heat.removeItem(it)
         self._heat_extra = []
         self.tile_box.setVisible(False)
-        self.plots.setVisible(False)
-        self.header.setText("No run yet: upscale an image to see which experts each block chose.")
+        self._show_state()
 
     def set_output(self, out: RunOutput) -> None:
         if not out.routing:
@@ -186,11 +359,9 @@ class RoutingPanel(QWidget):
         self.records = out.routing
         self.kind = out.kind
         self.tile_routing = out.tile_routing
-        where = (
-            "preview: routed on the visible region only" if out.kind == "preview" else "whole image"
-        )
-        self.header.setText(f"<b>{out.model_label}</b> · {where} · {len(out.routing)} blocks")
-        self.plots.setVisible(True)
+        self._model_label = out.model_label
+        self.stale = False
+        self._show_state()
         self._draw_bars()
         self._draw_heat()
         has_tiles = out.tile_routing is not None and out.kind != "preview"
@@ -199,43 +370,76 @@ class RoutingPanel(QWidget):
             self.tile_block.setRange(0, max(0, len(out.routing) - 1))
             self._draw_tiles()
 
+    def changeEvent(self, event: QEvent) -> None:  # noqa: N802 (Qt's name)
+        super().changeEvent(event)
+        if event.type() == QEvent.Type.PaletteChange:
+            self._restyle()
+
+    def _restyle(self) -> None:
+        c = theme.plot_colours()
+        for w in (self.bars, self.heat):
+            _style_plot(w)
+        self.tile_view.setBackground(c.background)
+        self.uniform.setPen(pg.mkPen(c.axis, width=1, style=Qt.PenStyle.DashLine))
+        self.uniform_label.setBrush(QBrush(QColor(c.text)))
+        self.heat_bar.axis.setTextPen(c.text)
+        self.heat_bar.axis.setPen(c.axis)
+        if self.records:
+            self._draw_bars()
+
+    # --------------------------------------------------------------- drawing
+
     def _expert_name(self, j: int) -> str:
         return f"E{j} (rank {self._ranks[j]})" if j < len(self._ranks) else f"E{j}"
 
+    def _block_ticks(self, blocks: list[int]) -> list[tuple[int, str]]:
+        if len(blocks) <= BLOCK_TICKS_SPELLED:
+            return [(b, f"block {b}") for b in blocks]
+        return [(b, str(b)) for b in blocks]
+
     def _draw_bars(self) -> None:
         self.bars.clear()
+        c = theme.plot_colours()
         recs = self.records
         n_e = len(recs[0].probs)
-        # The legend is slow to build and rarely changes: only when the experts do.
-        legend_key = (n_e, tuple(self._ranks))
-        new_legend = legend_key != self._legend_key
-        if new_legend:
-            self.legend.clear()
-            self._legend_key = legend_key
         width = 0.8 / n_e
+        top = max(float(np.max([r.probs.max() for r in recs])), 1.0 / n_e)
+        # The axis fits the data (routers are often only mildly sure: 0.28 against 0.43
+        # on a 0-1 axis looks flat), with headroom for the ▲ marks.
+        y_max = nice_ceiling(top * 1.15)
         for j in range(n_e):
             xs = [r.block + (j - (n_e - 1) / 2) * width for r in recs]
             hs = [float(r.probs[j]) for r in recs]
             chosen = [j in r.chosen for r in recs]
-            brushes = [expert_colour(j, 255 if c else 90) for c in chosen]
-            pens = [pg.mkPen("#111", width=1.5) if c else pg.mkPen(None) for c in chosen]
+            brushes = [expert_colour(j, 255 if ch else 90) for ch in chosen]
+            pens = [pg.mkPen(c.mark, width=1.5) if ch else pg.mkPen(None) for ch in chosen]
             bar = pg.BarGraphItem(x=xs, height=hs, width=width * 0.92, brushes=brushes, pens=pens)
             self.bars.addItem(bar)
-            if new_legend:
-                # A legend entry needs a plot item to sample; a bare thick line does.
-                sample = pg.PlotDataItem([], [], pen=pg.mkPen(expert_colour(j), width=6))
-                self.legend.addItem(sample, self._expert_name(j))
-            mx = [x for x, c in zip(xs, chosen, strict=True) if c]
-            my = [h + 0.05 for h, c in zip(hs, chosen, strict=True) if c]
+            mx = [x for x, ch in zip(xs, chosen, strict=True) if ch]
+            my = [h + 0.03 * y_max for h, ch in zip(hs, chosen, strict=True) if ch]
             if mx:
                 marks = pg.ScatterPlotItem(
-                    mx, my, symbol="t1", size=9, brush=pg.mkBrush("#111"), pen=None
+                    mx, my, symbol="t1", size=9, brush=pg.mkBrush(c.mark), pen=None
                 )
                 self.bars.addItem(marks)
-        ax = self.bars.getAxis("bottom")
-        ax.setTicks([[(r.block, f"B{r.block}") for r in recs]])
+        u = 1.0 / n_e
+        self.uniform.setValue(u)
+        self.bars.addItem(self.uniform)
+        self.uniform_label.setText(f"uniform 1/E = {u:.2f}")
+        self.uniform_label.setPos(-0.55, u)
+        self.bars.addItem(self.uniform_label)
+        self.bars.getAxis("bottom").setTicks([self._block_ticks([r.block for r in recs])])
+        self.bars.setLabel("bottom", "" if len(recs) <= BLOCK_TICKS_SPELLED else "block")
         self.bars.setXRange(-0.6, len(recs) - 0.4, padding=0)
-        self.bars.setYRange(0, 1.15, padding=0)
+        self.bars.setYRange(0, y_max, padding=0)
+        self.bar_range = (0.0, y_max)
+        self.legend.setText(
+            " ".join(
+                f"<span style='color:{expert_colour(j).name()}'>■</span>&nbsp;"
+                f"{self._expert_name(j)}"
+                for j in range(n_e)
+            )
+        )
 
     def _draw_heat(self) -> None:
         for it in self._heat_extra:
@@ -243,13 +447,15 @@ class RoutingPanel(QWidget):
         self._heat_extra = []
         probs = np.stack([r.probs for r in self.records]).astype(np.float32)  # (B, E)
         n_b, n_e = probs.shape
-        # Trained routers are often only mildly sure (0.3 vs 0.4): stretch the colours
-        # over the values present, and let the colour bar say what they mean.
-        lo, hi = float(probs.min()), float(probs.max())
-        if hi - lo < 1e-3:
-            lo, hi = max(0.0, lo - 0.05), min(1.0, hi + 0.05)
+        u = 1.0 / n_e
+        # Anchored at 0, so colours compare like the numbers do (a min-max stretch turns
+        # 0.30 against 0.33 into dark against bright); up to a round value over the max.
+        hi = nice_ceiling(max(float(probs.max()), 1.5 * u))
+        lo = 0.0
+        self.heat_levels = (lo, hi)
         self.heat_img.setImage(probs, levels=(lo, hi))
         self.heat_bar.setLevels((lo, hi))
+        self.heat_bar.axis.setTicks([[(lo, "0"), (u, f"1/E {u:.2f}"), (hi, f"{hi:.2f}")], []])
         self.heat_img.setRect(QRectF(-0.5, -0.5, n_e, n_b))
         big = n_b * n_e <= 200  # numbers only where they fit
         for r in self.records:
@@ -302,6 +508,7 @@ class RoutingPanel(QWidget):
 class FeaturePanel(QWidget):
     # point (base or expert_lowrank/j), "view"/"image", block: data for this is needed
     request = Signal(str, str, int)
+    drawn = Signal()  # a picture (grid or channel) reached the screen
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -310,11 +517,16 @@ class FeaturePanel(QWidget):
         self.data_point: str | None = None  # the base point the cache holds
         self.data_region_mode = ""
         self._routing: list[RoutingRecord] = []
-        self._shown: np.ndarray | None = None  # (C, h, w) on screen
-        self._grid_cols = 1
+        self._shown: np.ndarray | None = None  # (C, h, w) on screen, full resolution
+        self.grid: GridPicture | None = None  # what the picture on screen is made of
         self._updating = False
+        self._running = False
+        self._asked = False  # a request is out, its answer not in yet
         self.last_vector: np.ndarray | None = None  # the clicked pixel's feature vector
+        self.marked: tuple[int, int] | None = None  # the clicked map pixel (x, y)
         self._dirty = False  # new data not drawn yet (the panel was hidden)
+        self._bg = Background(self)
+        self._labels: list[QGraphicsSimpleTextItem] = []
 
         self.block = QComboBox()
         self.point = QComboBox()
@@ -324,14 +536,21 @@ class FeaturePanel(QWidget):
         self.mode = QComboBox()
         self.mode.addItem("Channel grid", "grid")
         self.mode.addItem("One channel", "channel")
+        self.scale_mode = QComboBox()
+        self.scale_mode.addItem("Colours per channel", "channel")
+        self.scale_mode.addItem("One shared scale", "shared")
+        self.scale_mode.setToolTip(
+            "Per channel: each tile from its own min to max (shapes show, values do not"
+            " compare across tiles). Shared: one scale, values compare."
+        )
         self.channel = QSpinBox()
-        self.channel.setPrefix("ch ")
+        self.channel.setPrefix("channel ")
         self.cmap = QComboBox()
         self.cmap.addItems(COLORMAPS)
         self.refresh = QPushButton("Refresh")
         self.refresh.setToolTip("Compute the maps again for the region now in view")
 
-        # Three short rows rather than two long ones: the dock may be narrow.
+        # Short rows rather than long ones: the dock may be narrow.
         top = QHBoxLayout()
         for label, w in (("Block", self.block), ("Point", self.point)):
             top.addWidget(QLabel(label))
@@ -340,35 +559,38 @@ class FeaturePanel(QWidget):
         second.addWidget(self.region_mode, 1)
         second.addWidget(self.mode, 1)
         third = QHBoxLayout()
-        for w in (self.channel, self.cmap, self.refresh):
+        for w in (self.channel, self.scale_mode, self.cmap, self.refresh):
             third.addWidget(w)
         third.addStretch(1)
 
-        self.status = QLabel("Feature maps appear after a run.")
+        self.status = QLabel("")
         self.status.setWordWrap(True)
         self.view = pg.GraphicsLayoutWidget()
-        self.view.setBackground("#202024")
         self.vb = self.view.addViewBox(lockAspect=True, invertY=True)
         self.vb.setMenuEnabled(False)
         self.img = pg.ImageItem()
         self.vb.addItem(self.img)
+        # Not linked to the image: the picture arrives already coloured, and the bar
+        # states the scale that colouring used.
         self.cbar = pg.ColorBarItem(
-            colorMap=pg.colormap.get("viridis"), interactive=False, width=12
+            colorMap=pg.colormap.get("viridis"), interactive=False, width=12, values=(0, 1)
         )
-        self.cbar.setImageItem(self.img)
         self.view.addItem(self.cbar)
         self.marker = pg.ScatterPlotItem(
-            size=10, symbol="+", pen=pg.mkPen("r", width=2), brush=None
+            size=9, symbol="+", pen=pg.mkPen("#ff3030", width=2), brush=None
         )
+        self.marker.setZValue(10)
         self.vb.addItem(self.marker)
         self.hover = QLabel(" ")
         self.vector = _plot()
         self.vector_title = QLabel("Feature vector at the clicked pixel")
         self.vector.setLabel("bottom", "channel")
+        self.vector.setLabel("left", "value")
         self.vector.setMaximumHeight(170)
 
-        lay = QVBoxLayout(self)
-        lay.setContentsMargins(4, 4, 4, 4)
+        content = QWidget()
+        lay = QVBoxLayout(content)
+        lay.setContentsMargins(0, 0, 0, 0)
         lay.addLayout(top)
         lay.addLayout(second)
         lay.addLayout(third)
@@ -378,16 +600,26 @@ class FeaturePanel(QWidget):
         vector_box = _titled(self.vector_title, self.vector)
         vector_box.setMaximumHeight(190)
         lay.addWidget(vector_box)
+        self.content = content
+        self.empty = _empty_label(FEATURES_EMPTY)
+        self.stack = QStackedWidget()
+        self.stack.addWidget(self.empty)
+        self.stack.addWidget(content)
+        outer = QVBoxLayout(self)
+        outer.setContentsMargins(4, 4, 4, 4)
+        outer.addWidget(self.stack)
 
         self.block.currentIndexChanged.connect(self._block_changed)
         self.point.currentIndexChanged.connect(self._selection_changed)
         self.region_mode.currentIndexChanged.connect(self._selection_changed)
         self.mode.currentIndexChanged.connect(self._redraw)
+        self.scale_mode.currentIndexChanged.connect(self._redraw)
         self.channel.valueChanged.connect(self._redraw)
         self.cmap.currentTextChanged.connect(self._cmap_changed)
         self.refresh.clicked.connect(self._ask)
         self.view.scene().sigMouseMoved.connect(self._on_move)
         self.view.scene().sigMouseClicked.connect(self._on_click)
+        self._restyle()
 
     # -------------------------------------------------------------- selection
 
@@ -405,6 +637,9 @@ class FeaturePanel(QWidget):
         i = self.point.findData(point)
         if i >= 0:
             self.point.setCurrentIndex(i)
+        elif self.point.count() == 0:
+            # Before the first run the list is empty; keep the wish for set_structure.
+            self.point.addItem(point, point)
 
     def set_colormap(self, name: str) -> None:
         if name in COLORMAPS:
@@ -422,6 +657,11 @@ class FeaturePanel(QWidget):
         self.block.setCurrentIndex(min(keep_b, max(0, blocks - 1)))
         self._fill_points(keep_p)
         self._updating = False
+        self.stack.setCurrentWidget(self.content)
+        if not self.features and not self._asked:
+            self.status.setText(
+                "Maps not computed yet: they are computed when this tab is open (or press Refresh)."
+            )
 
     def _fill_points(self, keep: str) -> None:
         self.point.blockSignals(True)
@@ -464,28 +704,59 @@ class FeaturePanel(QWidget):
             point,
         ) in self.features and self.data_region_mode == self.selected_region_mode()
 
+    def ask_if_missing(self) -> bool:
+        """Request the maps of the current choice unless they are here or on their way."""
+        if self._asked or not self._routing:
+            return False
+        if self._have(self.selected_block(), self.selected_point()):
+            return False
+        self._ask()
+        return True
+
     def _ask(self) -> None:
         if not self._routing:
             return
-        self.status.setText("Computing feature maps…")
+        self._asked = True
+        self.status.setText(
+            f"Computing feature maps (block {self.selected_block()}, {self.selected_point()})…"
+        )
         self.request.emit(self.selected_point(), self.selected_region_mode(), self.selected_block())
+
+    def set_running(self, running: bool) -> None:
+        self._running = running
+        if running and self.features:
+            self.status.setText("Upscaling… the maps shown are from the previous run.")
+        elif running:
+            self.empty.setText("<b>Upscaling…</b><br>" + FEATURES_EMPTY.split("<br>", 1)[1])
 
     # -------------------------------------------------------------------- data
 
     def clear(self) -> None:
         self.features = {}
         self._shown = None
+        self.grid = None
+        self._asked = False
+        self._routing = []
+        self._bg.cancel("grid")
         self.img.clear()
         self.marker.clear()
+        self._clear_labels()
         self.vector.clear()
         self._dirty = False
-        self.status.setText("Feature maps appear after a run.")
+        self.marked = None
+        self.empty.setText(FEATURES_EMPTY)
+        self.stack.setCurrentWidget(self.empty)
+        self.status.setText("")
 
     def set_output(self, out: RunOutput, region_mode: str) -> None:
         if out.kind == "preview" or out.feature_point is None:
             return
+        self._asked = False
+        self.stack.setCurrentWidget(self.content)
         if not out.features and out.tile_routing is not None:
-            self.clear()
+            self.features = {}
+            self._shown = None
+            self.img.clear()
             self.status.setText(
                 "Feature maps are not recorded when each tile routes on its own: "
                 "turn per-tile routing off and run again to see them."
@@ -506,6 +777,20 @@ class FeaturePanel(QWidget):
         if self._dirty:
             self._render()
 
+    def changeEvent(self, event: QEvent) -> None:  # noqa: N802 (Qt's name)
+        super().changeEvent(event)
+        if event.type() == QEvent.Type.PaletteChange:
+            self._restyle()
+
+    def _restyle(self) -> None:
+        c = theme.plot_colours()
+        _style_plot(self.vector)
+        self.view.setBackground(c.background)
+        self.cbar.axis.setTextPen(c.text)
+        self.cbar.axis.setPen(c.axis)
+        for t in self._labels:
+            t.setBrush(QBrush(QColor(c.text)))
+
     def _render(self) -> None:
         self._dirty = False
         self._redraw()
@@ -515,77 +800,132 @@ class FeaturePanel(QWidget):
             self.show_vector(w // 2, h // 2)
 
     def _cmap_changed(self, name: str) -> None:
-        cm = pg.colormap.get(name)
-        self.img.setColorMap(cm)
-        self.cbar.setColorMap(cm)
+        self.cbar.setColorMap(pg.colormap.get(name))
+        self._redraw()
 
     def _redraw(self) -> None:
         key = (self.selected_block(), self.selected_point())
         fm = self.features.get(key)
-        self.marker.clear()
         if fm is None:
             have = {p for (_, p) in self.features}
-            self.status.setText(
-                "No map for this choice yet." if not have else "Not in the last run: press Refresh."
-            )
+            if not self._asked:
+                self.status.setText(
+                    "No map for this choice yet: press Refresh."
+                    if not have
+                    else "Not in the last run: press Refresh."
+                )
             self.img.clear()
+            self.marker.clear()
+            self._clear_labels()
             self._shown = None
+            self.grid = None
             return
         self._shown = fm
         c, h, w = fm.shape
         self.channel.setRange(0, c - 1)
+        one = self.mode.currentData() == "channel"
+        self.channel.setEnabled(one)
+        self.scale_mode.setEnabled(not one)
+        per_channel = not one and self.scale_mode.currentData() == "channel"
+        lut = pg.colormap.get(self.cmap.currentText()).getLookupTable(0.0, 1.0, 256, alpha=False)
         where = (
             "whole image" if self.region is None else "x {} y {} · {}x{} px".format(*self.region)
         )
-        self.status.setText(f"block {key[0]} · {key[1]} · {c} channels · {where}")
-        if self.mode.currentData() == "channel":
-            ch = fm[self.channel.value()]
-            lo, hi = float(np.nanmin(ch)), float(np.nanmax(ch))
-            self.img.setImage(ch, levels=(lo, hi if hi > lo else lo + 1e-6))
-            self.cbar.setLevels((lo, hi if hi > lo else lo + 1e-6))
-            self.channel.setEnabled(True)
-        else:
-            self.img.setImage(self._mosaic(fm), levels=(0.0, 1.0))
-            self.cbar.setLevels((0.0, 1.0))
-            self.channel.setEnabled(False)
-        self.vb.autoRange(padding=0.02)
+        text = f"block {key[0]} · {key[1]} · {c} channels · {where}"
+        self.status.setText(text + " · drawing…")
+        self._bg.submit(
+            "grid",
+            render_grid,
+            fm,
+            np.asarray(lut, dtype=np.uint8),
+            per_channel,
+            self.channel.value() if one else None,
+            on_done=lambda pic: self._show_grid(fm, pic, text),
+        )
 
-    def _mosaic(self, fm: np.ndarray) -> np.ndarray:
-        """Channels side by side, each stretched to [0, 1] (they differ in range a lot)."""
-        c, h, w = fm.shape
-        cols = max(1, math.ceil(math.sqrt(c * h / max(w, 1))))
-        cols = min(c, cols)
-        rows = math.ceil(c / cols)
-        self._grid_cols = cols
+    def _show_grid(self, fm: np.ndarray, pic: GridPicture, text: str) -> None:
+        if fm is not self._shown:
+            return
+        self.grid = pic
+        self.img.setImage(pic.rgba, levels=(0, 255), autoLevels=False)
+        lo, hi = pic.levels
+        self.cbar.setLevels((lo, hi))
+        if pic.per_channel:
+            # Each tile has its own range: the bar can only say where min and max are.
+            self.cbar.axis.setTicks([[(0.0, "min"), (1.0, "max")], []])
+            self.cbar.axis.setLabel("each tile: own min → max")
+        else:
+            self.cbar.axis.setTicks(None)
+            self.cbar.axis.setLabel("value")
+        extra = f" · every {pic.stride}th pixel shown" if pic.stride > 1 else ""
+        self.status.setText(text + extra)
+        self._draw_labels(pic, fm.shape[0])
+        self._draw_marker()
+        self.vb.autoRange(padding=0.02)
+        self.drawn.emit()
+
+    def _clear_labels(self) -> None:
+        for t in self._labels:
+            self.vb.removeItem(t)
+        self._labels = []
+
+    def _draw_labels(self, pic: GridPicture, channels: int) -> None:
+        """Channel numbers in the top-left corner of each tile."""
+        self._clear_labels()
+        if self.mode.currentData() == "channel":
+            return
         g = GRID_GAP
-        out = np.full((rows * (h + g) - g, cols * (w + g) - g), np.nan, dtype=np.float32)
-        lo = fm.reshape(c, -1).min(axis=1)
-        hi = fm.reshape(c, -1).max(axis=1)
-        span = np.where(hi > lo, hi - lo, 1.0)
-        for i in range(c):
-            r, q = divmod(i, cols)
-            out[r * (h + g) : r * (h + g) + h, q * (w + g) : q * (w + g) + w] = (
-                fm[i] - lo[i]
-            ) / span[i]
-        return out
+        colour = theme.plot_colours().text
+        for i in range(channels):
+            r, q = divmod(i, pic.cols)
+            t = _cell_text(str(i), colour, centred=False)
+            t.setPos(q * (pic.tile_w + g), r * (pic.tile_h + g))
+            t.setZValue(5)
+            self.vb.addItem(t)
+            self._labels.append(t)
+
+    def _tile_origin(self, ch: int) -> tuple[int, int]:
+        pic = self.grid
+        if pic is None or self.mode.currentData() == "channel":
+            return (0, 0)
+        g = GRID_GAP
+        r, q = divmod(ch, pic.cols)
+        return (q * (pic.tile_w + g), r * (pic.tile_h + g))
+
+    def _draw_marker(self) -> None:
+        """The clicked pixel, marked in every tile of the grid (or on the one channel)."""
+        pic = self.grid
+        if self.marked is None or pic is None or self._shown is None:
+            self.marker.clear()
+            return
+        x, y = self.marked
+        sx, sy = (x // pic.stride) + 0.5, (y // pic.stride) + 0.5
+        n = 1 if self.mode.currentData() == "channel" else self._shown.shape[0]
+        pts = [self._tile_origin(i) for i in range(n)]
+        self.marker.setData([ox + sx for ox, _ in pts], [oy + sy for _, oy in pts])
 
     def _locate(self, scene_pos: QPointF) -> tuple[int, int, int] | None:
-        """Scene point -> (channel or -1, x, y) in map pixels, or None outside."""
-        if self._shown is None:
+        """Scene point -> (channel, x, y) in full-resolution map pixels, or None outside."""
+        pic = self.grid
+        if self._shown is None or pic is None:
             return None
         p = self.vb.mapSceneToView(scene_pos)
         c, h, w = self._shown.shape
         px, py = int(math.floor(p.x())), int(math.floor(p.y()))
+        if px < 0 or py < 0:
+            return None
         if self.mode.currentData() == "channel":
-            if 0 <= px < w and 0 <= py < h:
-                return (self.channel.value(), px, py)
+            ch, x, y = self.channel.value(), px, py
+        else:
+            g = GRID_GAP
+            q, x = divmod(px, pic.tile_w + g)
+            r, y = divmod(py, pic.tile_h + g)
+            ch = r * pic.cols + q
+            if q >= pic.cols or ch >= c:
+                return None
+        if x >= pic.tile_w or y >= pic.tile_h:
             return None
-        g = GRID_GAP
-        q, x = divmod(px, w + g)
-        r, y = divmod(py, h + g)
-        ch = r * self._grid_cols + q
-        if px < 0 or py < 0 or x >= w or y >= h or q >= self._grid_cols or ch >= c:
-            return None
+        x, y = min(w - 1, x * pic.stride), min(h - 1, y * pic.stride)
         return (ch, x, y)
 
     def _input_xy(self, x: int, y: int) -> tuple[int, int]:
@@ -610,7 +950,7 @@ class FeaturePanel(QWidget):
         self.show_vector(x, y)
 
     def show_vector(self, x: int, y: int) -> None:
-        """Plot the feature vector (all channels) at map pixel (x, y)."""
+        """Plot the feature vector (all channels) at map pixel (x, y) and mark the pixel."""
         if self._shown is None:
             return
         vec = self._shown[:, y, x]
@@ -619,15 +959,14 @@ class FeaturePanel(QWidget):
             x=np.arange(len(vec)), height=vec, width=0.8, brush=pg.mkBrush(60, 110, 200)
         )
         self.vector.addItem(bars)
+        self.vector.setXRange(-0.6, len(vec) - 0.4, padding=0)
         ix, iy = self._input_xy(x, y)
         self.vector_title.setText(
             f"Feature vector at input pixel ({ix}, {iy}), block {self.selected_block()}, "
             f"{self.selected_point()}"
         )
-        if self.mode.currentData() == "channel":
-            self.marker.setData([x + 0.5], [y + 0.5])
-        else:
-            self.marker.clear()
+        self.marked = (x, y)
+        self._draw_marker()
         self.last_vector = vec
 
 
@@ -638,8 +977,10 @@ class InsideView(QTabWidget):
         self.features = FeaturePanel()
         self.addTab(self.routing, "Routing")
         self.addTab(self.features, "Features")
-        f = QFont(self.font())
-        self.setFont(f)
 
     def show_panel(self, name: str) -> None:
         self.setCurrentWidget(self.features if name == "features" else self.routing)
+
+    def set_running(self, running: bool) -> None:
+        self.routing.set_running(running)
+        self.features.set_running(running)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import os
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +42,7 @@ from PySide6.QtWidgets import (
     QProgressBar,
     QPushButton,
     QToolBar,
+    QToolButton,
 )
 
 from seemore_core.imageio import (
@@ -52,7 +54,8 @@ from seemore_core.imageio import (
 )
 from seemore_core.progress import Progress
 
-from . import qtfix
+from . import qtfix, theme
+from .background import Background, qimage_from_rgb
 from .compare_view import CompareView
 from .dialogs import AboutDialog, BatchExportDialog, CheckpointDialog
 from .inside_view import InsideView
@@ -92,6 +95,27 @@ OPEN_FILTER = (
 )
 
 
+@dataclass(frozen=True)
+class Decoded:
+    """An image file read off the UI thread, with its picture for the view, or why not."""
+
+    path: Path
+    image: LoadedImage | None
+    picture: QImage | None
+    error: str = ""
+
+
+def decode_for_view(path: Path) -> Decoded:
+    """Read `path` and make the view's QImage (runs on a background thread)."""
+    try:
+        img = read_image(path)
+    except ImageIOError as e:
+        return Decoded(path, None, None, str(e))
+    except OSError as e:  # a vanished file or a permission problem
+        return Decoded(path, None, None, f"{path}: {e.strerror or e}")
+    return Decoded(path, img, qimage_from_rgb(img.rgb))
+
+
 def icon_path() -> Path | None:
     here = Path(__file__).resolve().parent
     for p in (
@@ -118,10 +142,12 @@ class MainWindow(QMainWindow):
     engine_ready = Signal()
     run_done = Signal(bool)  # a full upscale ended: True with a result
     export_done = Signal(bool)
+    image_loaded = Signal(bool)  # an image opened from a file is shown (False: it failed)
 
     def __init__(self, settings: Settings | None = None) -> None:
         super().__init__()
         qtfix.install()
+        theme.apply("auto")  # dark or light as the system says, plots included
         self.settings = settings or Settings.load()
         self.loaded: LoadedImage | None = None
         self.image_name = ""
@@ -141,6 +167,9 @@ class MainWindow(QMainWindow):
         self._checkpoint_scales: dict[str, int] = {}
         self._checkpoint_dialog: CheckpointDialog | None = None
         self._message_boxes: list[QMessageBox] = []
+        self._running = False  # an upscale of the shown image is under way
+        # Decoding and picture conversion, off the UI thread.
+        self.bg = Background(self)
 
         self.setWindowTitle("seemore")
         self.setAcceptDrops(True)
@@ -159,6 +188,9 @@ class MainWindow(QMainWindow):
         self.view.hovered.connect(self._on_hover)
         self.view.zoom_changed.connect(lambda z: self.zoom_label.setText(f"{z * 100:.0f}%"))
         self.inside.features.request.connect(self._on_feature_request)
+        # Feature maps are recorded on demand: when their tab comes into view.
+        self.inside.currentChanged.connect(lambda _=0: self._features_shown())
+        self.inside_dock.visibilityChanged.connect(lambda _=False: self._features_shown())
 
         self._thread = QThread(self)
         self._thread.setObjectName("seemore-worker")
@@ -371,15 +403,30 @@ class MainWindow(QMainWindow):
         vb.addWidget(QLabel(" Before "))
         vb.addWidget(self.before_combo)
         vb.addSeparator()
-        for text, slot in (
-            ("Fit", self.view.fit),
-            ("100%", lambda: self.view.set_zoom(1.0)),
-            ("200%", lambda: self.view.set_zoom(2.0)),
+        # Real buttons (raised, with tooltips): flat ones read as plain labels.
+        for text, slot, tip in (
+            ("Fit", self.view.fit, "Whole image in view, never enlarged past 100% (Ctrl+0)"),
+            ("100%", lambda: self.view.set_zoom(1.0), "One output pixel per screen pixel"),
+            ("200%", lambda: self.view.set_zoom(2.0), "Each output pixel as 2x2 (Ctrl+2)"),
         ):
-            b = QPushButton(text)
-            b.setFlat(True)
+            b = QToolButton()
+            b.setText(text)
+            b.setToolTip(tip)
+            b.setAutoRaise(False)
             b.clicked.connect(slot)
             vb.addWidget(b)
+        vb.addSeparator()
+        self.lens_button = QToolButton()
+        self.lens_button.setText("Lens")
+        self.lens_button.setCheckable(True)
+        self.lens_button.setAutoRaise(False)
+        self.lens_button.setToolTip(
+            "Magnifier under the mouse, 4x the view's zoom (M). Hold Space to swap before/after."
+        )
+        self.lens_button.toggled.connect(self.view.set_lens)
+        self.view.lens_changed.connect(self.lens_button.setChecked)
+        vb.addWidget(self.lens_button)
+        self.mode_combo.setToolTip("Hold Space over the image to swap before and after")
 
     def _apply_settings(self) -> None:
         s = self.settings
@@ -564,34 +611,59 @@ class MainWindow(QMainWindow):
         self.set_batch(images if (len(images) > 1 or folder_given) else [])
         self.load_image(images[0])
 
-    def load_image(self, path: str | os.PathLike[str]) -> bool:
+    def load_image(self, path: str | os.PathLike[str]) -> None:
+        """Open an image file: decoded off the UI thread, then shown (`image_loaded`).
+
+        A newer open supersedes one still decoding. An upscale asked for meanwhile
+        starts once the image is in.
+        """
         p = Path(path)
-        QApplication.setOverrideCursor(Qt.CursorShape.WaitCursor)
-        try:
-            img = read_image(p)
-        except ImageIOError as e:
-            self.show_error(str(e), title="Cannot open image")
-            return False
-        except OSError as e:  # a vanished file or a permission problem
-            self.show_error(f"{p}: {e.strerror or e}", title="Cannot open image")
-            return False
-        finally:
-            QApplication.restoreOverrideCursor()
-        self.set_image(img, p.name)
+        self.statusBar().showMessage(f"Opening {p.name}…")
+        self.bg.submit(
+            "open",
+            decode_for_view,
+            p,
+            on_done=self._on_decoded,
+            on_error=lambda msg: self._on_decoded(Decoded(p, None, None, msg)),
+        )
+
+    @property
+    def loading(self) -> bool:
+        """Whether an image file is being decoded."""
+        return self.bg.pending("open")
+
+    def _on_decoded(self, d: Decoded) -> None:
+        p = d.path
+        if d.image is None:
+            self.show_error(d.error, title="Cannot open image")
+            if self._pending_upscale and self.engine_info is not None:
+                self._pending_upscale = False
+                self._set_busy(False)
+                self.run_done.emit(False)
+            self.image_loaded.emit(False)
+            return
+        img = d.image
+        self.set_image(img, p.name, d.picture)
         self.settings.add_recent(p)
         self.settings.last_open_dir = str(p.resolve().parent)
         self._select_batch_item(p)
         for note in img.notes:
             self.statusBar().showMessage(f"{p.name}: {note}", 8000)
-        return True
+        self.image_loaded.emit(True)
+        if self._pending_upscale and self.engine_info is not None:
+            self._pending_upscale = False
+            self.upscale()
 
-    def set_image(self, img: LoadedImage, name: str) -> None:
+    def set_image(self, img: LoadedImage, name: str, picture: QImage | None = None) -> None:
         self._cancel_upscale()
+        self.bg.cancel("result")
+        self.bg.cancel("preview")
         self.loaded = img
         self.image_name = name
         self.result = None
         self.preview = None
-        self.view.set_input(img.rgb, int(self.scale_combo.currentData() or self.settings.scale))
+        scale = int(self.scale_combo.currentData() or self.settings.scale)
+        self.view.set_input(img.rgb, scale, picture)
         self.inside.routing.clear()
         self.inside.routing.set_input(img.rgb)
         self.inside.features.clear()
@@ -763,6 +835,15 @@ class MainWindow(QMainWindow):
         return job.job_id
 
     def upscale(self) -> None:
+        if self.loading:
+            self._pending_upscale = True
+            self.statusBar().showMessage("Upscale starts as soon as the image is open…")
+            return
+        if self._upscale_id is not None:
+            # Upscale is disabled during a run; a shortcut pressed anyway must not throw
+            # away minutes of work by restarting it.
+            self.statusBar().showMessage("An upscale is already running: Cancel it first.", 4000)
+            return
         if self.loaded is None:
             self.show_error(
                 "Open an image first (drop it on the window, paste it, or File > Open)."
@@ -802,7 +883,9 @@ class MainWindow(QMainWindow):
             tile=self.tile_combo.currentData(),
             per_tile_routing=self.per_tile.isChecked(),
             preview_region=preview,
-            feature_point=fp.selected_point(),
+            # Feature maps cost memory (up to FEATURE_BUDGET_BYTES) and time: recorded
+            # only while someone looks at them; the panel asks for them later otherwise.
+            feature_point=fp.selected_point() if self.features_wanted() else None,
             feature_block=fp.selected_block(),
             feature_region=self._feature_region(fp.selected_region_mode()),
             region_mode=fp.selected_region_mode(),
@@ -812,7 +895,23 @@ class MainWindow(QMainWindow):
         self._last_job = job
         self.preview = None
         self.view.clear_preview()
+        self._set_running(True)
         self.statusBar().showMessage(f"Upscaling with {choice.label}…")
+
+    def features_wanted(self) -> bool:
+        """Whether the feature panel is on screen (so a run should record maps)."""
+        return self.inside_dock.isVisible() and self.inside.currentWidget() is self.inside.features
+
+    def _set_running(self, running: bool) -> None:
+        """Upscale <-> "Upscaling…": the run's controls, the panels' busy and stale states."""
+        self._running = running
+        self.upscale_button.setText("Upscaling…" if running else "Upscale")
+        self.cancel_button.setEnabled(running or bool(self._jobs))
+        has_old = self.result is not None
+        self.view.set_stale(running and has_old)
+        self.view.set_busy_text("Upscaling…" if running else "")
+        self.inside.set_running(running)
+        self._update_actions()
 
     def _feature_region(self, mode: str) -> tuple[int, int, int, int] | None:
         if mode != "view" or self.loaded is None:
@@ -864,6 +963,8 @@ class MainWindow(QMainWindow):
             job = self._jobs[self._upscale_id]
             job.progress.cancel()  # type: ignore[attr-defined]
         self._upscale_id = None
+        if self._running:
+            self._set_running(False)
 
     def _on_progress(self, job_id: int, fraction: float, stage: str, eta: object) -> None:
         if job_id not in self._jobs:
@@ -875,7 +976,13 @@ class MainWindow(QMainWindow):
             self.progress_bar.setRange(0, 1000)
             self.progress_bar.setValue(int(fraction * 1000))
         self.progress_bar.setFormat(f"{stage} %p%")
-        self.eta_label.setText(f"ETA {_fmt_seconds(float(eta))}" if isinstance(eta, float) else "")
+        eta_text = f"ETA {_fmt_seconds(float(eta))}" if isinstance(eta, float) else ""
+        self.eta_label.setText(eta_text)
+        if job_id == self._upscale_id:
+            pct = "" if stage.startswith("loading") else f" {fraction * 100:.0f}%"
+            self.view.set_busy_text(
+                f"{stage.capitalize()}{pct}" + (f" · {eta_text}" if eta_text else "")
+            )
 
     def _on_output(self, out: RunOutput) -> None:
         job = self._jobs.get(out.job_id)
@@ -886,7 +993,13 @@ class MainWindow(QMainWindow):
             if out.job_id != self._upscale_id:
                 return
             self.preview = out
-            self.view.set_preview(out.image, out.region, out.scale)
+            # Converted off the UI thread; drawn when ready unless the full image came first.
+            self.bg.submit(
+                "preview",
+                qimage_from_rgb,
+                out.image,
+                on_done=lambda q, o=out: self._show_preview(o, q),
+            )
             self._fill_inside(out, mode)
             self.statusBar().showMessage(
                 "Preview of the visible region ready; upscaling the whole image…"
@@ -895,24 +1008,46 @@ class MainWindow(QMainWindow):
             if out.job_id != self._upscale_id:
                 return
             self.result = out
-            self.view.set_result(out.image, out.scale, f"After · {out.model_label}")
-            r = out.report
-            tiles = f", {r.tiles} tiles" if r is not None and r.tiles > 1 else ""
-            msg = (
-                f"Upscaled x{out.scale} in {r.seconds:.2f} s on {r.device} ({r.precision}{tiles})"
-                if r
-                else "Done"
+            self.bg.cancel("preview")
+            # A 16 MP result takes a quarter of a second to convert: off the UI thread.
+            self.bg.submit(
+                "result",
+                qimage_from_rgb,
+                out.image,
+                on_done=lambda q, o=out: self._show_result(o, q),
+                on_error=lambda msg: self._result_failed(msg),
             )
-            for w in getattr(r, "warnings", []) or []:
-                msg += f" · {w}"
-            self.statusBar().showMessage(msg)
-            # The panels later, one per turn of the event loop: the image shows first and
-            # no single step holds the UI thread for long.
-            QTimer.singleShot(0, lambda: self._fill_routing(out))
-            QTimer.singleShot(0, lambda: self._fill_features(out, mode, done=True))
         else:
             self.inside.features.set_output(out, mode)
         self._update_actions()
+
+    def _show_preview(self, out: RunOutput, picture: QImage) -> None:
+        if out is self.preview and self.result is None:
+            self.view.set_preview(picture, out.region, out.scale)
+
+    def _result_failed(self, message: str) -> None:
+        self.show_error(f"Cannot show the result: {message}", title="Upscale failed")
+        self.run_done.emit(False)
+
+    def _show_result(self, out: RunOutput, picture: QImage) -> None:
+        if out is not self.result:
+            return  # a newer image or run came in meanwhile
+        mode = out.region_mode
+        self.view.set_result(picture, out.scale, f"After · {out.model_label}")
+        r = out.report
+        tiles = f", {r.tiles} tiles" if r is not None and r.tiles > 1 else ""
+        msg = (
+            f"Upscaled x{out.scale} in {r.seconds:.2f} s on {r.device} ({r.precision}{tiles})"
+            if r
+            else "Done"
+        )
+        for w in getattr(r, "warnings", []) or []:
+            msg += f" · {w}"
+        self.statusBar().showMessage(msg)
+        # The panels later, one per turn of the event loop: the image shows first and
+        # no single step holds the UI thread for long.
+        QTimer.singleShot(0, lambda: self._fill_routing(out))
+        QTimer.singleShot(0, lambda: self._fill_features(out, mode, done=True))
 
     def _fill_inside(self, out: RunOutput, region_mode: str) -> None:
         self._fill_routing(out)
@@ -931,7 +1066,13 @@ class MainWindow(QMainWindow):
         self.inside.features.set_structure(out.num_blocks, out.routing)
         self.inside.features.set_output(out, region_mode)
         if done:
+            self._features_shown()
             self.run_done.emit(True)
+
+    def _features_shown(self) -> None:
+        """The feature panel came into view: compute its maps if the last run has none."""
+        if self.features_wanted() and self.result is not None and not self._running:
+            self.inside.features.ask_if_missing()
 
     def _on_failed(self, job_id: int, message: str) -> None:
         if job_id not in self._jobs:
@@ -959,6 +1100,7 @@ class MainWindow(QMainWindow):
         self._jobs.pop(job_id, None)
         if job_id == self._upscale_id:
             self._upscale_id = None
+            self._set_running(False)
         if not any(not isinstance(j, CheckpointJob) for j in self._jobs.values()):
             self._set_busy(False)
 
@@ -976,8 +1118,8 @@ class MainWindow(QMainWindow):
 
     def _update_actions(self) -> None:
         has_img = self.loaded is not None
-        self.upscale_button.setEnabled(has_img)
-        self.upscale_action.setEnabled(has_img)
+        self.upscale_button.setEnabled(has_img and not self._running)
+        self.upscale_action.setEnabled(has_img and not self._running)
         self.save_action.setEnabled(self.result is not None)
         self.batch_action.setEnabled(len(self.batch) > 0 or self.loaded is not None)
 
@@ -1189,6 +1331,12 @@ class MainWindow(QMainWindow):
         except OSError as e:
             self.statusBar().showMessage(f"Settings not saved: {e}", 5000)
 
+    def wait_display_idle(self, timeout_ms: int = 30_000) -> bool:
+        """Block (running events) until decoding and picture preparation are done."""
+        ok = self.bg.wait_idle(timeout_ms)
+        ok = self.view.wait_idle(timeout_ms) and ok
+        return self.inside.features._bg.wait_idle(timeout_ms) and ok
+
     def shutdown(self) -> None:
         """Stop the worker thread (after cancelling its jobs); idempotent."""
         if self._thread.isRunning():
@@ -1199,9 +1347,10 @@ class MainWindow(QMainWindow):
     def showEvent(self, event: QShowEvent) -> None:  # noqa: N802 (Qt's name)
         super().showEvent(event)
         if self._first_layout:
-            # No saved layout: give the image most of the width, the inside view a third.
+            # No saved layout: the image gets most of the width, the inside view about a
+            # quarter (enough for its plots; the image is what people came for).
             self._first_layout = False
-            width = max(340, min(560, int(self.width() * 0.36)))
+            width = max(320, min(460, int(self.width() * 0.27)))
             self.resizeDocks([self.inside_dock], [width], Qt.Orientation.Horizontal)
 
     def resizeEvent(self, event: QResizeEvent) -> None:  # noqa: N802 (Qt's name)

@@ -5,12 +5,19 @@ from __future__ import annotations
 from types import SimpleNamespace
 
 import numpy as np
+import pyqtgraph as pg
 import pytest
 from PySide6.QtCore import QPoint, QPointF, Qt
 from PySide6.QtGui import QWheelEvent
 from PySide6.QtTest import QTest
 from seemore_app.compare_view import CompareView
-from seemore_app.inside_view import FeaturePanel, RoutingPanel
+from seemore_app.inside_view import (
+    GRID_MAX_PIXELS,
+    FeaturePanel,
+    RoutingPanel,
+    grid_shape,
+    render_grid,
+)
 from seemore_app.worker import RoutingRecord, RunOutput, output_name
 
 
@@ -132,7 +139,33 @@ def test_routing_panel_draws_bars_heatmap_and_tile_map(qtbot) -> None:
     panel.set_output(RunOutput(2, "preview", None, 2, "SeemoRe-T x2", routing=recs))
     assert "preview" in panel.header.text() and not panel.tile_box.isVisibleTo(panel)
     panel.clear()
-    assert not panel.plots.isVisibleTo(panel) and "No run yet" in panel.header.text()
+    assert panel.stack.currentWidget() is panel.empty and "No run yet" in panel.empty.text()
+    assert not panel.plots.isVisibleTo(panel)
+
+
+def test_routing_axes_fit_the_data_and_mark_the_uniform_level(qtbot) -> None:
+    panel = RoutingPanel()
+    qtbot.addWidget(panel)
+    # A mildly sure router, as trained ones are: 0.28-0.43 among 3 experts.
+    probs = [np.array(p, np.float32) for p in ([0.29, 0.28, 0.43], [0.40, 0.32, 0.28])]
+    recs = [
+        RoutingRecord(b, p, np.array([int(p.argmax())]), p.max()[None]) for b, p in enumerate(probs)
+    ]
+    panel.set_output(RunOutput(1, "full", None, 2, "T", routing=recs))
+    lo, hi = panel.bar_range
+    assert lo == 0.0 and 0.43 < hi <= 0.55  # fitted, not 0-1.15
+    assert panel.uniform.value() == pytest.approx(1 / 3)
+    assert "1/E" in panel.uniform_label.text()
+    # The heat map's colours start at 0, so 0.28 and 0.43 are not made to look opposite.
+    assert panel.heat_levels[0] == 0.0 and panel.heat_levels[1] >= 0.43
+    ticks = panel.bars.getAxis("bottom")._tickLevels[0]
+    assert [t[1] for t in ticks] == ["block 0", "block 1"]
+    assert "E2" in panel.legend.text()
+    # A run starting marks what is shown as the previous run's.
+    panel.set_running(True)
+    assert "Previous run" in panel.header.text()
+    panel.set_running(False)
+    assert "Previous run" not in panel.header.text()
 
 
 def test_feature_panel_grid_hover_and_vector(qtbot) -> None:
@@ -140,6 +173,8 @@ def test_feature_panel_grid_hover_and_vector(qtbot) -> None:
     qtbot.addWidget(panel)
     panel.resize(500, 500)
     panel.show()  # a hidden panel draws its maps only when it is shown
+    assert panel.stack.currentWidget() is panel.empty  # explains itself before a run
+    assert "Upscale an image first" in panel.empty.text()
     fm = np.random.default_rng(5).normal(size=(5, 6, 8)).astype(np.float32)
     panel.set_structure(2, _records(2))
     out = RunOutput(
@@ -154,18 +189,51 @@ def test_feature_panel_grid_hover_and_vector(qtbot) -> None:
     )
     panel.set_point("sme_out")
     panel.set_output(out, "view")
-    mosaic = panel.img.image
-    assert np.isnan(mosaic).any() and np.nanmin(mosaic) == 0.0 and np.nanmax(mosaic) == 1.0
+    qtbot.waitUntil(lambda: panel.grid is not None, timeout=10_000)
+    pic = panel.grid
+    assert (pic.cols, pic.rows) == (2, 3) and pic.stride == 1 and pic.per_channel
+    lut = np.asarray(pg.colormap.get("viridis").getLookupTable(0.0, 1.0, 256, alpha=False))
+    # Channel 4 sits at row 2, column 0; per channel, its min gets the first colour.
+    tile = pic.rgba[16 : 16 + 6, 0:8, :3]
+    y, x = np.unravel_index(np.argmin(fm[4]), fm[4].shape)
+    np.testing.assert_array_equal(tile[y, x], lut[0])
+    y, x = np.unravel_index(np.argmax(fm[4]), fm[4].shape)
+    np.testing.assert_array_equal(tile[y, x], lut[255])
+    assert pic.rgba[:, 8:10, 3].max() == 0  # the gap between tiles is empty
+    assert [t.text() for t in panel._labels] == ["0", "1", "2", "3", "4"]
+    assert panel.cbar.axis.labelText.startswith("each tile")
     panel.show_vector(2, 3)
     np.testing.assert_array_equal(panel.last_vector, fm[:, 3, 2])
     assert "(12, 23)" in panel.vector_title.text()  # input pixel, not map pixel
+    xs, ys = panel.marker.getData()
+    assert len(xs) == 5 and (xs[4], ys[4]) == (0 + 2.5, 16 + 3.5)  # in every tile
+    # A shared scale: the colour bar states the real values.
+    panel.scale_mode.setCurrentIndex(panel.scale_mode.findData("shared"))
+    qtbot.waitUntil(lambda: not panel.grid.per_channel, timeout=10_000)
+    assert panel.grid.levels == (pytest.approx(float(fm.min())), pytest.approx(float(fm.max())))
     panel.mode.setCurrentIndex(panel.mode.findData("channel"))
     panel.channel.setValue(4)
-    np.testing.assert_array_equal(panel.img.image, fm[4])
+    qtbot.waitUntil(lambda: panel.grid.rgba.shape[:2] == (6, 8), timeout=10_000)
+    assert panel._labels == []
     requested = []
     panel.request.connect(lambda *a: requested.append(a))
     panel.set_point("rme_in")  # not in the data: the panel asks for it
     assert requested == [("rme_in", "view", 0)]
+    assert "Computing" in panel.status.text()
+
+
+@pytest.mark.parametrize(
+    ("c", "h", "w", "want"), [(36, 10, 10, (6, 6)), (36, 864, 1152, (6, 6)), (5, 6, 8, (2, 3))]
+)
+def test_channel_grids_are_square_ish(c: int, h: int, w: int, want: tuple[int, int]) -> None:
+    assert grid_shape(c, h, w) == want
+
+
+def test_big_maps_are_shown_strided(qtbot) -> None:
+    fm = np.random.default_rng(1).random((16, 600, 800)).astype(np.float32)
+    lut = np.zeros((256, 3), np.uint8)
+    pic = render_grid(fm, lut, per_channel=True)
+    assert pic.stride == 2 and pic.rgba.shape[0] * pic.rgba.shape[1] <= GRID_MAX_PIXELS
 
 
 def test_output_name_pattern() -> None:

@@ -25,6 +25,8 @@ def drop(window, paths: list[Path]) -> None:
         Qt.KeyboardModifier.NoModifier,
     )
     window.dropEvent(ev)
+    # Images are decoded off the UI thread: wait until the dropped one is shown.
+    assert window.bg.wait_idle(30_000)
 
 
 def run_upscale(qtbot, window) -> None:
@@ -54,6 +56,8 @@ def test_drop_folder_makes_a_batch(window, tmp_path: Path, png_factory) -> None:
     assert window.batch_list.count() == 3
     assert window.loaded is not None and window.loaded.source.name == "img0.png"
     window.batch_list.itemClicked.emit(window.batch_list.item(2))
+    assert window.loading  # decoded off the UI thread
+    assert window.bg.wait_idle(30_000)
     assert window.loaded.source.name == "img2.png"
 
 
@@ -111,19 +115,25 @@ def test_upscale_shows_result_and_real_routing(qtbot, window, small_png: Path, c
         np.testing.assert_allclose(shown.probs, r.probs[0].numpy(), atol=1e-5)
         assert list(shown.chosen) == r.chosen[0].tolist()
     np.testing.assert_allclose(out.image, ref.image, atol=1e-5)
-    # Feature maps for the panel's current choice arrived with the run.
-    window.inside.show_panel("features")  # drawn when shown
+    # The Features tab was not open: the run recorded no maps (they cost memory).
+    assert out.features == {} and window.inside.features.features == {}
+    # Opening it asks for them, and they arrive by a second pass.
     fp = window.inside.features
+    with qtbot.waitSignal(fp.drawn, timeout=RUN_TIMEOUT_MS):
+        window.inside.show_panel("features")
     key = (fp.selected_block(), fp.selected_point())
     assert key in fp.features and fp.features[key].shape == (36, 24, 32)
     assert fp.last_vector is not None and fp.last_vector.shape == (36,)
+    assert fp.grid is not None and fp.grid.cols * fp.grid.rows >= 36
     assert window.save_action.isEnabled()
 
 
 def test_expert_feature_maps_on_request(qtbot, window, small_png: Path) -> None:
     drop(window, [small_png])
+    window.inside.show_panel("features")  # open: the run records the maps itself
     run_upscale(qtbot, window)
     fp = window.inside.features
+    assert window.result.features  # recorded by the run, no second pass needed
     chosen = int(window.inside.routing.records[1].chosen[0])
     fp.block.setCurrentIndex(1)
     point = f"expert_lowrank/{chosen}"
@@ -164,6 +174,39 @@ def test_cancel_stops_the_run(qtbot, window, small_png: Path) -> None:
     assert window.result is None and not window.view.has_result()
     qtbot.waitUntil(lambda: not window.cancel_button.isEnabled())
     assert not window.errors
+
+
+def test_run_states_busy_stale_and_no_restart(qtbot, window, small_png: Path) -> None:
+    drop(window, [small_png])
+    assert window.upscale_button.text() == "Upscale" and window.upscale_button.isEnabled()
+    assert "No run yet" in window.inside.routing.empty.text()
+    run_upscale(qtbot, window)
+    first = window.result
+    with qtbot.waitSignal(window.run_done, timeout=RUN_TIMEOUT_MS) as blocker:
+        window.upscale()
+        job = window._upscale_id
+        assert window.upscale_button.text() == "Upscaling…"
+        assert not window.upscale_button.isEnabled() and not window.upscale_action.isEnabled()
+        assert window.cancel_button.isEnabled()
+        # What is on screen is the previous run's, and says so.
+        assert window.view.stale and "previous run" in window.view._texts()["after"]
+        assert "Previous run" in window.inside.routing.header.text()
+        assert window.view.busy_text.startswith("Upscaling")
+        window.upscale()  # a second press must not throw the running job away
+        assert window._upscale_id == job
+    assert blocker.args == [True]
+    assert window.result is not first and not window.view.stale
+    assert window.upscale_button.text() == "Upscale" and window.upscale_button.isEnabled()
+    assert window.view.busy_text == "" and "Previous run" not in window.inside.routing.header.text()
+
+
+def test_upscale_asked_while_the_image_is_opening_starts_after(
+    qtbot, window, small_png: Path
+) -> None:
+    with qtbot.waitSignal(window.run_done, timeout=RUN_TIMEOUT_MS) as blocker:
+        window.load_image(small_png)
+        window.upscale()  # before the decode is done
+    assert blocker.args == [True] and window.result.image.shape == (48, 64, 3)
 
 
 def test_event_loop_keeps_running_during_an_upscale(
@@ -305,6 +348,7 @@ def test_recent_files_menu_reopens(window, small_png: Path) -> None:
     assert actions
     window.loaded = None
     actions[0].trigger()
+    assert window.bg.wait_idle(30_000)
     assert window.loaded is not None and window.loaded.source == small_png
 
 
