@@ -8,6 +8,8 @@
 #   packaging/build_linux.sh
 #   TORCH_INDEX_URL=<a PyTorch wheel index> packaging/build_linux.sh
 #   MAX_GLIBC=2.31 packaging/build_linux.sh   # fail if the bundle needs a newer glibc
+#   packaging/build_linux.sh --repack         # reuse the last PyInstaller output: only
+#                                             # re-assemble, re-check, re-pack and test
 #
 # The second form takes torch from another index first, e.g. PyTorch's CPU-only wheels,
 # which make a much smaller bundle than the CUDA wheels PyPI serves on Linux.
@@ -25,29 +27,47 @@ VENV="build/venv-bundle"
 APP_ID="io.github.seemore.Seemore"
 START=$SECONDS
 
-"$PY" -m venv --clear "$VENV"
-"$VENV/bin/pip" install --upgrade pip wheel
-if [[ -n "${TORCH_INDEX_URL:-}" ]]; then
-    "$VENV/bin/pip" install torch --index-url "$TORCH_INDEX_URL"
-else
-    # A pinned torch first: an open range would pull the newest (multi-GB CUDA) build.
-    "$VENV/bin/pip" install "${TORCH_SPEC:-torch==2.13.0}"
+REPACK=0
+case "${1:-}" in
+--repack) REPACK=1 ;;
+"") ;;
+*)
+    echo "build_linux.sh: unknown option '$1'" >&2
+    exit 2
+    ;;
+esac
+
+if ((!REPACK)); then
+    "$PY" -m venv --clear "$VENV"
+    "$VENV/bin/pip" install --upgrade pip wheel
+    if [[ -n "${TORCH_INDEX_URL:-}" ]]; then
+        "$VENV/bin/pip" install torch --index-url "$TORCH_INDEX_URL"
+    else
+        # A pinned torch first: an open range would pull the newest (multi-GB CUDA) build.
+        "$VENV/bin/pip" install "${TORCH_SPEC:-torch==2.13.0}"
+    fi
+    # Not editable: PyInstaller must see seemore_app and seemore_core.resources as
+    # ordinary installed packages.
+    "$VENV/bin/pip" install ".[gui]" pyinstaller
+    "$VENV/bin/python" packaging/make_icons.py
 fi
-# Not editable: PyInstaller must see seemore_app and seemore_core.resources as
-# ordinary installed packages.
-"$VENV/bin/pip" install ".[gui]" pyinstaller
-"$VENV/bin/python" packaging/make_icons.py
 VERSION="$("$VENV/bin/python" -c 'import seemore_core; print(seemore_core.__version__)')"
 ARCH="$(uname -m)"
-
-"$VENV/bin/pyinstaller" --noconfirm --clean \
-    --distpath dist --workpath build/pyinstaller packaging/seemore.spec
 BUNDLE="dist/seemore-$VERSION"
-rm -rf "$BUNDLE"
-mv dist/seemore "$BUNDLE"
+
+if ((!REPACK)); then
+    "$VENV/bin/pyinstaller" --noconfirm --clean \
+        --distpath dist --workpath build/pyinstaller packaging/seemore.spec
+    rm -rf "$BUNDLE"
+    mv dist/seemore "$BUNDLE"
+elif [[ ! -x "$BUNDLE/seemore" ]]; then
+    echo "build_linux.sh: --repack needs an earlier build's $BUNDLE" >&2
+    exit 1
+fi
 
 # The freedesktop files in the layout of a prefix (share/...), for install.sh and the .deb.
 SHARE="$BUNDLE/share"
+rm -rf "$SHARE"
 install -Dm644 "packaging/$APP_ID.desktop" "$SHARE/applications/$APP_ID.desktop"
 install -Dm644 "packaging/$APP_ID.metainfo.xml" "$SHARE/metainfo/$APP_ID.metainfo.xml"
 install -Dm644 resources/icons/seemore.svg "$SHARE/icons/hicolor/scalable/apps/$APP_ID.svg"

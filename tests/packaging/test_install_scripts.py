@@ -117,6 +117,13 @@ def test_install_lays_out_the_prefix_and_uninstall_restores_it(
     assert desktop["Exec"].endswith(" %F")
     assert desktop["TryExec"] == program
     assert "image/png" in desktop["MimeType"].split(";")
+    if shutil.which("desktop-file-validate"):
+        check = subprocess.run(
+            ["desktop-file-validate", str(prefix / "share" / "applications" / f"{APP_ID}.desktop")],
+            capture_output=True,
+            text=True,
+        )
+        assert check.returncode == 0 and not check.stdout.strip(), check.stdout
     # Everything else in the entry is as shipped.
     shipped = desktop_values(fake_bundle / "share" / "applications" / f"{APP_ID}.desktop")
     assert {k: v for k, v in desktop.items() if k not in ("Exec", "TryExec")} == {
