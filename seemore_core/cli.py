@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from .errors import Cancelled, SeemoreError, UsageError
+from .signals import exit_code, stop_message, stop_on_sigterm
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
@@ -103,6 +104,7 @@ def cmd_upscale(args: argparse.Namespace) -> int:
         write_image,
     )
     from .progress import Progress
+    from .signals import sweep_before_run
 
     # The suffix given to outputs named after their input; and the other spellings a
     # single output's name may use.
@@ -140,6 +142,8 @@ def cmd_upscale(args: argparse.Namespace) -> int:
     # The bomb guard stays on unless asked otherwise: 0 switches it off.
     max_pixels = args.max_pixels if args.max_pixels is not None else DEFAULT_MAX_PIXELS
 
+    if (swept := sweep_before_run(out, several)) is not None:  # seemore_core.signals
+        err(swept)
     engine = _engine(args)
     assert isinstance(engine, Engine)
     opts = EngineOptions(tile=args.tile)
@@ -547,6 +551,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    stop_on_sigterm()  # SIGTERM stops like Ctrl+C: temporary files removed, exit 143
     if not getattr(args, "func", None):
         parser.print_help(sys.stderr)
         return EXIT_USAGE
@@ -561,9 +566,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SeemoreError as e:
         err(str(e))
         return EXIT_FAILED
-    except KeyboardInterrupt:
-        err("interrupted")
-        return 130
+    except KeyboardInterrupt as e:  # Ctrl+C, or SIGTERM/SIGHUP (seemore_core.signals)
+        err(stop_message(e))
+        return exit_code(e)
 
 
 if __name__ == "__main__":

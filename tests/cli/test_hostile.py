@@ -1,0 +1,226 @@
+"""Hostile inputs and faults mid-run, through the real `seemore` process.
+
+Each case runs `python -m seemore_core.cli` as a child and records its exit code, wall
+time and peak memory (the child's own ru_maxrss, from wait4): a hostile input must end
+in exit 1 with one clear line, within seconds, in a few hundred MB (importing torch alone
+takes about 220 MB), with nothing half-written. Signals are real: SIGTERM and SIGINT are
+sent to a running upscale. Every hostile file is built by the test itself.
+"""
+
+from __future__ import annotations
+
+import os
+import select
+import signal
+import subprocess
+import sys
+import time
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from seemore_core.arch import SeemoRe, SeemoreConfig
+
+ROOT = Path(__file__).resolve().parents[2]
+CKPT = ROOT / "tests" / "assets" / "seemore_T_x2_random.safetensors"
+# Importing torch is most of a child's memory; a hostile case may add a little to it.
+MAX_RSS_MB = 450
+# Start-up (torch import) is slow on a loaded 2-core machine; the case itself is not.
+MAX_SECONDS = 60
+
+pytestmark = pytest.mark.skipif(os.name != "posix", reason="signals and wait4 are POSIX")
+
+
+@dataclass(frozen=True)
+class Run:
+    """What one child `seemore` did."""
+
+    args: tuple[str, ...]
+    code: int
+    seconds: float
+    peak_mb: float
+    stdout: str
+    stderr: str
+
+    @property
+    def lines(self) -> list[str]:
+        return [ln for ln in self.stderr.splitlines() if ln.strip()]
+
+
+def _env() -> dict[str, str]:
+    env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(ROOT))
+    env.pop("PYTHONWARNINGS", None)
+    return env
+
+
+def _child(args: list[str]) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "seemore_core.cli", *args],
+        cwd=ROOT,
+        env=_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+
+
+def _finish(proc: subprocess.Popen[bytes], args: list[str], t0: float, err: bytes = b"") -> Run:
+    out = proc.stdout.read() if proc.stdout else b""
+    err += proc.stderr.read() if proc.stderr else b""
+    _, status, usage = os.wait4(proc.pid, 0)
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    run = Run(
+        tuple(args),
+        proc.returncode,
+        time.monotonic() - t0,
+        usage.ru_maxrss / 1024,
+        out.decode(errors="replace"),
+        err.decode(errors="replace"),
+    )
+    print(
+        f"case: {' '.join(args)[-90:]}: exit {run.code}, {run.seconds:.1f} s, "
+        f"{run.peak_mb:.0f} MB peak RSS"
+    )
+    return run
+
+
+def seemore(*args: str | Path) -> Run:
+    argv = [str(a) for a in args]
+    t0 = time.monotonic()
+    proc = _child(argv)
+    return _finish(proc, argv, t0)
+
+
+def assert_clean_failure(run: Run, *words: str) -> None:
+    """Exit 1, one `seemore:` line naming the problem, no traceback, bounded cost."""
+    assert run.code == 1, run.stderr
+    assert "Traceback" not in run.stderr and "unexpected error" not in run.stderr, run.stderr
+    errors = [ln for ln in run.lines if ln.startswith("seemore: ")]
+    assert len(errors) == 1, run.stderr
+    for word in words:
+        assert word in errors[0], run.stderr
+    assert run.peak_mb < MAX_RSS_MB, f"{run.peak_mb:.0f} MB"
+    assert run.seconds < MAX_SECONDS
+
+
+def no_temporaries(folder: Path) -> list[str]:
+    return [p.name for p in folder.iterdir() if p.name.endswith((".part", ".tmp"))]
+
+
+# ------------------------------------------------------------------- checkpoints
+
+
+@pytest.fixture(scope="module")
+def hostile_checkpoints(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    folder = tmp_path_factory.mktemp("ckpt")
+    cfg = SeemoreConfig(scale=4, num_layers=1, embedding_dim=8, num_experts=32)
+    with torch.device("meta"):
+        shapes = {k: tuple(v.shape) for k, v in SeemoRe(cfg).state_dict().items()}
+    expanded = folder / "expanded.pth"
+    torch.save({"params": {k: torch.zeros(1).expand(s) for k, s in shapes.items()}}, expanded)
+    good = folder / "good.pth"
+    torch.save({"params": SeemoRe(SeemoreConfig(scale=2, num_layers=1)).state_dict()}, good)
+    bomb = folder / "deflated.pth"
+    with zipfile.ZipFile(good) as src, zipfile.ZipFile(bomb, "w") as dst:
+        for info in src.infolist():
+            dst.writestr(info, src.read(info))
+        prefix = src.namelist()[0].split("/")[0]
+        dst.writestr(f"{prefix}/data/9999", bytes(256 << 20), zipfile.ZIP_DEFLATED)
+    text = folder / "readme.pth"
+    text.write_text("weights: see https://example.org\n")
+    return {"expanded": expanded, "deflated": bomb, "text": text}
+
+
+@pytest.mark.parametrize(
+    ("case", "words"),
+    [
+        ("expanded", ("not stored in full",)),
+        ("deflated", ("compression bomb",)),
+        ("text", ("text file",)),
+    ],
+)
+def test_hostile_checkpoints(
+    hostile_checkpoints: dict[str, Path], tmp_path: Path, case: str, words: tuple[str, ...]
+) -> None:
+    path = hostile_checkpoints[case]
+    info = seemore("info", path)
+    assert_clean_failure(info, str(path), *words)
+    assert "code" not in info.stderr
+    img = tmp_path / "in.png"
+    Image.new("RGB", (8, 8)).save(img)
+    up = seemore("upscale", img, "-o", tmp_path / "out.png", "--model", path, "-q")
+    assert_clean_failure(up, *words)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.png"]
+
+
+# ------------------------------------------------------------------------ signals
+
+
+def _start_upscale(tmp_path: Path, side: int = 640) -> tuple[subprocess.Popen[bytes], list[str]]:
+    src = tmp_path / "big.png"
+    rng = np.random.default_rng(0)
+    Image.fromarray(rng.integers(0, 256, (side, side, 3), dtype=np.uint8)).save(src)
+    args = ["upscale", str(src), "-o", str(tmp_path / "out"), "--model", str(CKPT), "--tile", "64"]
+    return _child(args), args
+
+
+def _wait_for_progress(proc: subprocess.Popen[bytes], timeout: float = 120) -> bytes:
+    """Read the child's stderr until the upscale reports progress (it is mid-run)."""
+    assert proc.stderr is not None
+    seen = b""
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        ready, _, _ = select.select([proc.stderr], [], [], 1.0)
+        if ready:
+            chunk = os.read(proc.stderr.fileno(), 4096)
+            if not chunk:
+                break
+            seen += chunk
+            if b"%" in seen:
+                return seen
+    pytest.fail(f"the upscale never reported progress: {seen!r}")
+
+
+@pytest.mark.parametrize(
+    ("sig", "code", "word"), [(signal.SIGTERM, 143, "SIGTERM"), (signal.SIGINT, 130, "interrupted")]
+)
+def test_a_signal_mid_run_stops_cleanly(tmp_path: Path, sig: int, code: int, word: str) -> None:
+    proc, args = _start_upscale(tmp_path)
+    t0 = time.monotonic()
+    seen = _wait_for_progress(proc)
+    sent = time.monotonic()
+    proc.send_signal(sig)
+    run = _finish(proc, args, t0, seen)
+    assert run.code == code, run.stderr
+    assert word in run.stderr and "Traceback" not in run.stderr, run.stderr
+    assert time.monotonic() - sent < 10  # stops within a tile, not at the end of the image
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["big.png"]  # no output, no .part
+
+
+def test_stale_temporaries_are_swept_and_live_ones_kept(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    out.mkdir()
+    stale = out / ".big.png.k3j_9xzq.part"  # what a SIGKILLed run leaves
+    stale.write_bytes(b"half an image")
+    hour_ago = time.time() - 3600
+    os.utime(stale, (hour_ago, hour_ago))
+    live = out / ".other.png.abcdefgh.part"  # another run's, open right now
+    held = open(live, "wb")  # noqa: SIM115 - held open across the run on purpose
+    try:
+        os.utime(live, (hour_ago, hour_ago))
+        lookalike = out / ".notes.txt"  # not one of ours
+        lookalike.write_text("keep")
+        os.utime(lookalike, (hour_ago, hour_ago))
+        src = tmp_path / "big.png"
+        Image.new("RGB", (16, 16), "white").save(src)
+        run = seemore("upscale", src, "-o", out, "--model", CKPT, "-q")
+        assert run.code == 0, run.stderr
+        assert "removed 1 temporary file" in run.stderr
+        assert not stale.exists() and live.exists() and lookalike.exists()
+        assert (out / "big.png").is_file()
+    finally:
+        held.close()
