@@ -15,6 +15,12 @@ benchmark itself. Usage, from the repository root::
 
     .venv/bin/python tools/make_degraded_set.py            # -> runs/degraded/{Set5,Set14}
     .venv/bin/python tools/make_degraded_set.py --config configs/T_photo_x4_cpu.toml
+    .venv/bin/python tools/make_degraded_set.py --montage docs/degradations.png
+
+``--montage`` instead draws sample x4 training crops: per row an HR crop from the 291
+training photos, its clean MATLAB-bicubic LR, and LR crops as the pipeline degrades
+them (shown 4x, nearest neighbour, so noise and JPEG blocks stay visible), each
+labelled with the steps it went through.
 
 An existing output folder is refused unless ``--force`` is given (then it is replaced).
 """
@@ -33,14 +39,16 @@ from pathlib import Path
 import numpy as np
 import tomllib
 import torch
-from PIL import Image
+from PIL import Image, ImageDraw, ImageFont
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from seemore_core.errors import SeemoreError  # noqa: E402
 from seemore_core.evaluate import find_pairs, load_rgb  # noqa: E402
+from seemore_core.imageio import write_bytes_atomic  # noqa: E402
 from seemore_core.resize import crop_to_multiple  # noqa: E402
-from seemore_core.train.degrade import DegradeConfig, degrade_image  # noqa: E402
+from seemore_core.train.degrade import DegradeConfig, degrade_image, matlab_bicubic  # noqa: E402
 
 DEFAULT_SETS = [
     REPO.parent / "shared/data/benchmark/Set5",
@@ -99,6 +107,67 @@ def build_set(src: Path, dst: Path, scales: list[int], cfg: DegradeConfig) -> di
     return manifest
 
 
+MONTAGE_PHOTOS = ["BSD200/100075.png", "BSD200/35010.png", "BSD200/12003.png", "BSD200/66075.png"]
+MONTAGE_SAMPLES = 5
+MONTAGE_SEED = 7
+
+
+def _tile(lr: torch.Tensor, scale: int) -> Image.Image:
+    arr = (lr * 255).round().to(torch.uint8).permute(1, 2, 0).numpy()
+    im = Image.fromarray(arr)
+    return im.resize((im.width * scale, im.height * scale), Image.Resampling.NEAREST)
+
+
+def build_montage(
+    train_root: Path, cfg: DegradeConfig, scale: int = 4, patch: int = 48
+) -> Image.Image:
+    """The labelled grid of sample training crops (see the module docstring)."""
+    side = patch * scale
+    font = ImageFont.load_default(size=12)
+    line, label_h, gap = 14, 8 * 14 + 6, 6
+    cols = 2 + MONTAGE_SAMPLES
+    sheet = Image.new("RGB", (cols * (side + gap) + gap, 0), "white")
+    rows: list[Image.Image] = []
+    gen = torch.Generator().manual_seed(MONTAGE_SEED)
+    for rel in MONTAGE_PHOTOS:
+        arr = load_rgb(train_root / rel)
+        y, x = (arr.shape[0] - side) // 2, (arr.shape[1] - side) // 2
+        hr = torch.from_numpy(arr[y : y + side, x : x + side].copy()).permute(2, 0, 1)
+        hr = hr.float() / 255.0
+        tiles = [
+            (_tile(hr, 1), ["HR crop"]),
+            (
+                _tile(matlab_bicubic(hr[None], scale)[0], scale),
+                ["clean MATLAB bicubic", "(the benchmark LR)"],
+            ),
+        ]
+        for _ in range(MONTAGE_SAMPLES):
+            lr, log = degrade_image(hr, scale, cfg, gen)
+            tiles.append((_tile(lr, scale), [s.replace("| 2nd:", "-- 2nd order --") for s in log]))
+        row = Image.new("RGB", (sheet.width, side + label_h + gap), "white")
+        draw = ImageDraw.Draw(row)
+        for i, (im, labels) in enumerate(tiles):
+            left = gap + i * (side + gap)
+            row.paste(im, (left, gap))
+            for j, text in enumerate(labels[:8]):
+                draw.text((left + 2, gap + side + 3 + j * line), text, fill="black", font=font)
+        rows.append(row)
+    title_h = 30
+    sheet = Image.new("RGB", (sheet.width, title_h + sum(r.height for r in rows)), "white")
+    ImageDraw.Draw(sheet).text(
+        (gap, 8),
+        f"What T-photo x{scale} is taught: LR training crops ({patch}x{patch}, shown {scale}x) "
+        "from the real-photo degradation pipeline (DegradeConfig defaults)",
+        fill="black",
+        font=ImageFont.load_default(size=15),
+    )
+    top = title_h
+    for r in rows:
+        sheet.paste(r, (0, top))
+        top += r.height
+    return sheet
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("sets", nargs="*", type=Path, help="benchmark folders (default: Set5 Set14)")
@@ -106,8 +175,19 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--scales", type=int, nargs="+", default=[2, 4])
     ap.add_argument("--config", type=Path, help="a training TOML whose [degradation] to use")
     ap.add_argument("--force", action="store_true", help="replace existing output folders")
+    ap.add_argument("--montage", type=Path, help="draw sample training crops to this PNG instead")
     args = ap.parse_args(argv)
     try:
+        if args.montage is not None:
+            if args.montage.exists() and not args.force:
+                raise FileExistsError(f"{args.montage} exists; pass --force to replace it")
+            # The clean share gets its own column, so every sample column is degraded.
+            sheet = build_montage(REPO.parent / "shared/data/train", load_config(args.config))
+            buf = io.BytesIO()
+            sheet.save(buf, format="PNG", optimize=True)
+            write_bytes_atomic(args.montage, buf.getvalue(), overwrite=True)
+            print(f"wrote {args.montage}")
+            return 0
         cfg = load_config(args.config)
         sets = args.sets or DEFAULT_SETS
         for src in sets:
@@ -129,7 +209,7 @@ def main(argv: list[str] | None = None) -> int:
             finally:
                 shutil.rmtree(tmp, ignore_errors=True)
             print(f"wrote {dst} (x{', x'.join(map(str, args.scales))})")
-    except (OSError, ValueError, tomllib.TOMLDecodeError) as exc:
+    except (OSError, ValueError, SeemoreError, tomllib.TOMLDecodeError) as exc:
         print(f"make_degraded_set: {exc}", file=sys.stderr)
         return 1
     return 0
