@@ -130,4 +130,6 @@ def os_reason(exc: OSError) -> str:
         return "the disk is read-only"
     if exc.errno == errno.ENOENT:
         return "no such file or folder"
+    if exc.errno == errno.ELOOP:
+        return "the path is a loop of symbolic links"
     return exc.strerror or str(exc)

@@ -132,7 +132,7 @@ class WorkEstimate:
 
 
 def _gb(n: float) -> str:
-    return f"{n / 1e9:.1f} GB" if n >= 1e8 else f"{n / 1e6:.0f} MB"
+    return f"{n / 1e9:,.1f} GB" if n >= 1e8 else f"{n / 1e6:.0f} MB"
 
 
 def _duration(seconds: float) -> str:
@@ -219,8 +219,10 @@ def check_work(
             f"{where}: {est.width}x{est.height} upscaled x{s} is "
             f"{est.width * s}x{est.height * s} = {est.out_pixels:,} output pixels, more than "
             f"the limit of {max_pixels:,}; it would need about {_gb(est.ram_bytes)} of "
-            f"memory and {_duration(est.seconds)}. To go ahead, raise the limit to "
-            f"{est.out_pixels} (--max-pixels {est.out_pixels})"
+            f"memory and {_duration(est.seconds)}. To go ahead, raise the pixel limit to "
+            f"{est.out_pixels}",
+            option="max_pixels",
+            value=est.out_pixels,
         )
     ram = available_ram() if ram is None else ram
     tmp = free_disk(tempfile.gettempdir()) if temp_disk is None else temp_disk
@@ -230,3 +232,87 @@ def check_work(
             f"{_gb(est.ram_bytes)} of memory plus {_gb(est.maps_bytes)} of feature maps, "
             f"but only {_gb(ram)} of memory and {_gb(tmp)} of temporary disk are free"
         )
+
+
+# The input limit's default (Pillow's bomb limit, jobs.DEFAULT_MAX_PIXELS): left at it,
+# the output gets its own, larger default; set to anything else, it limits both.
+_DEFAULT_INPUT_LIMIT = 89_478_485
+# A run this big gets its estimate stated before it starts.
+_STATE_ABOVE_SECONDS = 60.0
+_STATE_ABOVE_BYTES = 2 << 30
+
+
+def output_pixel_limit(max_pixels: int | None) -> int | None:
+    """The output limit for a run whose input limit is ``max_pixels`` (None: none)."""
+    if max_pixels is None:
+        return None
+    return DEFAULT_MAX_OUTPUT_PIXELS if max_pixels == _DEFAULT_INPUT_LIMIT else max_pixels
+
+
+@dataclass(frozen=True)
+class DeclaredImage:
+    """What an image file's header says, read without decoding its pixels."""
+
+    width: int
+    height: int
+    bit_depth: int
+    has_alpha: bool
+
+
+def declared_image(path: str | os.PathLike[str]) -> DeclaredImage | None:
+    """The size an image's header declares, or None when it cannot be told cheaply (not
+    a regular file, not an image, a header Pillow refuses): the decoder then reports it,
+    and the decoded image is checked again."""
+    import stat
+    import warnings
+
+    from PIL import Image
+
+    try:
+        if not stat.S_ISREG(os.stat(path).st_mode):
+            return None
+        # Pillow's own bomb check refuses headers above twice its limit; ours is the
+        # one that counts here (and reads the header only), so it is lifted meanwhile.
+        from .imageio import _pillow_limit_lifted
+
+        with warnings.catch_warnings(), _pillow_limit_lifted():
+            warnings.simplefilter("ignore")  # the decoder states any problem later
+            with Image.open(path) as im:
+                w, h, mode = int(im.width), int(im.height), im.mode
+    except Exception:  # any failure means "unknown": the decoder gives the real reason
+        return None
+    deep = mode.startswith(("I;16", "I", "F")) or mode in ("RGB;16", "RGBA;16")
+    return DeclaredImage(w, h, 16 if deep else 8, "A" in mode)
+
+
+def guard_work(
+    path: str | os.PathLike[str], cfg: SeemoreConfig, max_pixels: int | None
+) -> list[str]:
+    """Before decoding ``path``: refuse an upscale over the output limit or beyond this
+    machine (WorkTooLargeError, with the figures); for a big one that fits, a note
+    stating its estimated memory and time."""
+    declared = declared_image(path)
+    if declared is None:
+        return []
+    est = estimate_work(
+        declared.width, declared.height, cfg, declared.bit_depth, declared.has_alpha
+    )
+    check_work(est, output_pixel_limit(max_pixels), f"'{path}'")
+    if est.seconds > _STATE_ABOVE_SECONDS or est.ram_bytes + est.maps_bytes > _STATE_ABOVE_BYTES:
+        return [f"{est.describe()} (estimated)"]
+    return []
+
+
+def check_decoded(
+    path: str | os.PathLike[str],
+    size: tuple[int, int],
+    cfg: SeemoreConfig,
+    max_pixels: int | None,
+    bit_depth: int = 8,
+    has_alpha: bool = False,
+) -> None:
+    """The same check on the decoded size (``size`` = (height, width)), for files whose
+    header could not be read cheaply."""
+    h, w = size
+    est = estimate_work(w, h, cfg, bit_depth, has_alpha)
+    check_work(est, output_pixel_limit(max_pixels), f"'{path}'")

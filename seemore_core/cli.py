@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from .errors import Cancelled, SeemoreError, UsageError
+from .paths import describe_os_error
 from .signals import exit_code, stop_message, stop_on_sigterm
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
@@ -565,6 +566,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     except SeemoreError as e:
         err(str(e))
+        return EXIT_FAILED
+    except OSError as e:  # a path problem no check above worded: still one line
+        err(describe_os_error(e))
         return EXIT_FAILED
     except KeyboardInterrupt as e:  # Ctrl+C, or SIGTERM/SIGHUP (seemore_core.signals)
         err(stop_message(e))

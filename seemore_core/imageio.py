@@ -53,6 +53,7 @@ from .names import (
     WRITE_FORMATS,
     is_image_path,
 )
+from .sanitize import decode_with_notes
 
 __all__ = [
     "DEFAULT_MAX_PIXELS",
@@ -152,7 +153,8 @@ def read_image(
     source = Path(path)
     data = _read_file_bytes(source)
     try:
-        return _decode(data, source, max_pixels)
+        # Pillow's warnings become notes; oversized PNG metadata is dropped, not fatal.
+        return decode_with_notes(_decode, data, source, max_pixels)
     except ImageIOError:
         raise
     except MemoryError:
@@ -950,7 +952,7 @@ def _same_file(a: Path, b: Path) -> bool:
         if a.exists() and b.exists():
             return os.path.samefile(a, b)
         return os.path.normcase(a.resolve()) == os.path.normcase(b.resolve())
-    except OSError:
+    except (OSError, RuntimeError):  # RuntimeError: a symlink loop (Python < 3.13)
         return False
 
 

@@ -39,6 +39,9 @@ class TrainConfig:
     router_noise: float = 0.0  # std of Gaussian noise on the router logits (Shazeer 2017)
     balance_weight: float = 0.0  # weight of the importance + load balancing losses
     router_lr_mult: float = 1.0  # the routers' learning rate relative to `lr`
+    # 0: Shazeer's importance + load losses; > 0: the information form on clean logits
+    # sharpened by 1 / temperature (see train/routing.py for why).
+    balance_temperature: float = 0.0
     # Real-photo degradations of the LR side (issue 14); empty: the benchmark's clean
     # MATLAB bicubic. Keys are those of seemore_core.train.degrade.DegradeConfig.
     degradation: dict[str, Any] = field(default_factory=dict)

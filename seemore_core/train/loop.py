@@ -35,6 +35,7 @@ from ..checkpoint import read_checkpoint, save_safetensors
 from .config import TrainConfig
 from .data import PatchSampler, list_images, load_hr
 from .loss import sr_loss
+from .routing import RouterTap, balance_loss, router_parameter_names
 
 LAST = "last.pth"
 
@@ -57,6 +58,7 @@ class StepLog:
     steps_per_s: float
     eta_s: float
     val_psnr: float | None
+    balance: float | None = None
 
 
 def _atomic_torch_save(obj: object, path: Path) -> None:
@@ -165,7 +167,13 @@ class Trainer:
             self.net = nn.parallel.DistributedDataParallel(
                 self.net, device_ids=ids, broadcast_buffers=False
             )
-        self.opt = torch.optim.Adam(self.model.parameters(), lr=cfg.lr, betas=cfg.betas)
+        # The routing recipe hooks the routers of the trained model (not the EMA copy,
+        # made above, which must stay the plain network).
+        self.tap: RouterTap | None = None
+        if cfg.router_noise > 0 or cfg.balance_weight > 0:
+            self.tap = RouterTap(cfg.router_noise, keep=cfg.balance_weight > 0)
+            self.tap.attach(self.model)
+        self.opt = torch.optim.Adam(self._param_groups(), lr=cfg.lr, betas=cfg.betas)
         self.sched = torch.optim.lr_scheduler.MultiStepLR(self.opt, cfg.milestones, cfg.gamma)
         self.step = 0
         self.best_psnr: float | None = None
@@ -177,6 +185,21 @@ class Trainer:
         self.sampler = PatchSampler(images, cfg.patch_size, cfg.scale, cfg.seed + self.rank)
         if resuming:
             self.resume(self.out / LAST)
+
+    def _param_groups(self) -> list[dict[str, object]]:
+        cfg = self.cfg
+        if cfg.router_lr_mult == 1.0:
+            return [{"params": list(self.model.parameters()), "lr_mult": 1.0}]
+        routers = router_parameter_names(self.model)
+        named = list(self.model.named_parameters())
+        return [
+            {"params": [p for n, p in named if n not in routers], "lr_mult": 1.0},
+            {
+                "params": [p for n, p in named if n in routers],
+                "lr": cfg.lr * cfg.router_lr_mult,
+                "lr_mult": cfg.router_lr_mult,
+            },
+        ]
 
     def _init_from(self, path: str) -> None:
         # Fine-tuning x3/x4 from x2: everything but the upsampler has the same shape.
@@ -241,6 +264,13 @@ class Trainer:
         st = torch.load(path, map_location="cpu", weights_only=True)
         self.model.load_state_dict(st["params"])
         self.ema.load_state_dict(st["params_ema"])
+        saved_groups = len(st["optimizer"]["param_groups"])
+        if saved_groups != len(self.opt.param_groups):
+            raise ValueError(
+                f"{path} was trained with router_lr_mult "
+                f"{'1' if saved_groups == 1 else 'other than 1'}; resume it with the same "
+                "setting, or start a new out_dir with init_from pointing at it"
+            )
         self.opt.load_state_dict(st["optimizer"])
         self.sched.load_state_dict(st["scheduler"])
         self.step = int(st["step"])
@@ -273,11 +303,12 @@ class Trainer:
         lr = cfg.lr * cfg.gamma**passed
         self.sched.milestones = Counter(cfg.milestones)
         self.sched.gamma = cfg.gamma
-        self.sched.base_lrs = [cfg.lr for _ in self.opt.param_groups]
-        for group in self.opt.param_groups:
-            group["lr"] = lr
-            group["initial_lr"] = cfg.lr
-        self.sched._last_lr = [lr for _ in self.opt.param_groups]  # type: ignore[attr-defined]
+        mults = [float(g.get("lr_mult", 1.0)) for g in self.opt.param_groups]
+        self.sched.base_lrs = [cfg.lr * m for m in mults]
+        for group, m in zip(self.opt.param_groups, mults, strict=True):
+            group["lr"] = lr * m
+            group["initial_lr"] = cfg.lr * m
+        self.sched._last_lr = [lr * m for m in mults]  # type: ignore[attr-defined]
         self.history.append({"step": self.step, "lr": lr})
         self.log(
             f"schedule changed on resume: lr {old[0]} milestones {old[1]} gamma {old[2]}"
@@ -293,6 +324,12 @@ class Trainer:
         with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=use_bf16):
             sr = self.net(lr_img)
         loss, parts = sr_loss(sr.float(), hr, self.cfg.fft_weight)
+        if self.tap is not None and self.tap.keep:
+            bal = balance_loss(
+                *self.tap.take(), self.cfg.router_noise, self.cfg.balance_temperature
+            )
+            loss = loss + self.cfg.balance_weight * bal
+            parts["balance"] = float(bal.detach())
         self.opt.zero_grad(set_to_none=True)
         loss.backward()
         if self.cfg.grad_clip:
@@ -352,6 +389,7 @@ class Trainer:
                     steps_per_s=sps,
                     eta_s=(cfg.iterations - self.step) / sps if sps > 0 else math.inf,
                     val_psnr=val,
+                    balance=mean.get("balance"),
                 )
                 self.history.append({k: v for k, v in entry.__dict__.items() if v is not None})
                 self.log(format_log(entry))
@@ -392,7 +430,8 @@ def format_log(e: StepLog) -> str:
     else:
         eta = "?"
     val = f" | Set5 PSNR {e.val_psnr:.3f} dB" if e.val_psnr is not None else ""
+    bal = f" bal {e.balance:.3f}" if e.balance is not None else ""
     return (
-        f"step {e.step:>7} | loss {e.loss:.4f} (l1 {e.l1:.4f} fft {e.fft:.3f}) | "
+        f"step {e.step:>7} | loss {e.loss:.4f} (l1 {e.l1:.4f} fft {e.fft:.3f}{bal}) | "
         f"lr {e.lr:.2e} | {e.steps_per_s:.2f} it/s | ETA {eta}{val}"
     )

@@ -224,3 +224,92 @@ def test_stale_temporaries_are_swept_and_live_ones_kept(tmp_path: Path) -> None:
         assert (out / "big.png").is_file()
     finally:
         held.close()
+
+
+# -------------------------------------------------------------------- work budget
+
+
+@pytest.fixture(scope="module")
+def x4_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from seemore_core.checkpoint import save_safetensors
+
+    net = SeemoRe(SeemoreConfig(scale=4, num_layers=1, embedding_dim=8))
+    return save_safetensors(net, tmp_path_factory.mktemp("x4") / "tiny_x4.safetensors")
+
+
+def _png_header_only(path: Path, width: int, height: int) -> None:
+    """A PNG that declares width x height and holds no pixels (65 bytes)."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        crc = zlib.crc32(kind + body)
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", crc)
+
+    ihdr = struct.pack(">IIBBBBB", width, height, 1, 0, 0, 0, 0)
+    path.write_bytes(
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", ihdr)
+        + chunk(b"IDAT", zlib.compress(b""))
+        + chunk(b"IEND", b"")
+    )
+
+
+def test_output_pixels_count_the_scale(tmp_path: Path, x4_model: Path) -> None:
+    # 81 MP of 1-bit pixels in 10 KB: under the input limit, but 1.3 gigapixels at x4.
+    src = tmp_path / "onebit.png"
+    Image.new("1", (9000, 9000)).save(src)
+    assert src.stat().st_size < 50_000
+    run = seemore("upscale", src, "-o", tmp_path / "out.png", "--model", x4_model, "-q")
+    assert_clean_failure(run, "36000x36000 = 1,296,000,000 output pixels", "--max-pixels")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["onebit.png"]
+
+
+def test_a_run_beyond_memory_and_disk_is_refused_up_front(tmp_path: Path, x4_model: Path) -> None:
+    # With the pixel limit off, the machine's memory and disk are still a limit.
+    src = tmp_path / "huge.png"
+    _png_header_only(src, 200_000, 200_000)
+    run = seemore(
+        "upscale", src, "-o", tmp_path / "out.png", "--model", x4_model, "--max-pixels", "0", "-q"
+    )
+    assert_clean_failure(run, "of memory plus", "of feature maps, but only")
+
+
+# --------------------------------------------------------------------------- paths
+
+
+@pytest.fixture
+def odd_paths(tmp_path: Path) -> Path:
+    (tmp_path / "loop.png").symlink_to("loop.png")
+    (tmp_path / "loopdir").symlink_to("loopdir")
+    os.mkfifo(tmp_path / "fifo.png")
+    (tmp_path / "afile").write_text("x")
+    Image.new("RGB", (8, 8), "red").save(tmp_path / "ok.png")
+    return tmp_path
+
+
+@pytest.mark.parametrize(
+    ("source", "output", "extra", "words"),
+    [
+        ("loop.png", "out.png", (), ("loop.png'", "loop of symbolic links")),
+        ("loopdir", "outdir", (), ("loopdir'", "loop of symbolic links")),
+        ("ok.png", "loop.png", (), ("loop.png'", "loop of symbolic links")),
+        ("ok.png", "loopdir/x.png", (), ("loop of symbolic links",)),
+        ("ok.png", "loopdir/", (), ("loop of symbolic links",)),
+        ("fifo.png", "out.png", (), ("FIFO",)),
+        ("ok.png", "fifo.png", ("--overwrite",), ("is a FIFO", "not replacing it")),
+        ("ok.png", "afile/x.png", (), ("is a file, not a folder",)),
+        ("/dev/zero", "out.png", (), ("a device",)),
+        ("ok.png", "/dev/null", ("--overwrite",), ("is a device", "not replacing it")),
+    ],
+)
+def test_path_errors_are_one_clean_line(
+    odd_paths: Path, source: str, output: str, extra: tuple[str, ...], words: tuple[str, ...]
+) -> None:
+    before = sorted(p.name for p in odd_paths.iterdir())
+    src = source if source.startswith("/") else str(odd_paths / source)
+    out = output if output.startswith("/") else str(odd_paths / output)
+    run = seemore("upscale", src, "-o", out, "--model", CKPT, "-q", *extra)
+    assert_clean_failure(run, *words)
+    assert sorted(p.name for p in odd_paths.iterdir()) == before
+    assert Path("/dev/null").is_char_device()
