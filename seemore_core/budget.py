@@ -215,15 +215,16 @@ def check_work(
     """
     s = est.scale
     if max_pixels is not None and est.out_pixels > max_pixels:
-        raise WorkTooLargeError(
+        refusal = WorkTooLargeError(
             f"{where}: {est.width}x{est.height} upscaled x{s} is "
             f"{est.width * s}x{est.height * s} = {est.out_pixels:,} output pixels, more than "
             f"the limit of {max_pixels:,}; it would need about {_gb(est.ram_bytes)} of "
             f"memory and {_duration(est.seconds)}. To go ahead, raise the pixel limit to "
-            f"{est.out_pixels}",
-            option="max_pixels",
-            value=est.out_pixels,
+            f"{est.out_pixels}"
         )
+        # The setting that would let it through, for the front end to name its own way.
+        refusal.option, refusal.value = "max_pixels", est.out_pixels
+        raise refusal
     ram = available_ram() if ram is None else ram
     tmp = free_disk(tempfile.gettempdir()) if temp_disk is None else temp_disk
     if est.ram_bytes > ram or est.ram_bytes + est.maps_bytes > ram + tmp:
