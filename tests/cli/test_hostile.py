@@ -313,3 +313,45 @@ def test_path_errors_are_one_clean_line(
     assert_clean_failure(run, *words)
     assert sorted(p.name for p in odd_paths.iterdir()) == before
     assert Path("/dev/null").is_char_device()
+
+
+# ----------------------------------------------------------------- image metadata
+
+
+def test_decoder_quirks_are_notes_in_our_words(tmp_path: Path) -> None:
+    import io
+    import struct
+    import zlib
+
+    # A PNG whose colour profile inflates to 8 MB (Pillow refused the whole image).
+    buf = io.BytesIO()
+    Image.new("RGB", (8, 8), "blue").save(buf, "PNG")
+    png = buf.getvalue()
+    body = b"ICC Profile\0\0" + zlib.compress(bytes(8 << 20), 9)
+    chunk = (
+        struct.pack(">I", len(body))
+        + b"iCCP"
+        + body
+        + struct.pack(">I", zlib.crc32(b"iCCP" + body))
+    )
+    (tmp_path / "profile.png").write_bytes(png[:33] + chunk + png[33:])
+    # A JPEG whose EXIF description claims 100,000 bytes (Pillow printed a UserWarning).
+    exif = Image.Exif()
+    exif[0x010E] = "x" * 100
+    buf = io.BytesIO()
+    Image.new("RGB", (8, 8), "green").save(buf, "JPEG", exif=exif.tobytes())
+    jpeg = bytearray(buf.getvalue())
+    order = "<" if jpeg[jpeg.find(b"Exif\0\0") + 6 :].startswith(b"II") else ">"
+    tag = jpeg.find(struct.pack(f"{order}HH", 0x010E, 2))
+    jpeg[tag + 4 : tag + 8] = struct.pack(f"{order}I", 100_000)
+    (tmp_path / "exif.jpg").write_bytes(bytes(jpeg))
+    out = tmp_path / "out"
+    run = seemore(
+        "upscale", tmp_path / "profile.png", tmp_path / "exif.jpg", "-o", out, "--model", CKPT, "-q"
+    )
+    assert run.code == 0, run.stderr
+    assert "colour profile expands to more than 1 MB" in run.stderr
+    assert "the EXIF data is damaged; the readable part was kept" in run.stderr
+    for leak in ("Warning", "site-packages", "PngImagePlugin", "Traceback"):
+        assert leak not in run.stderr
+    assert sorted(p.name for p in out.iterdir()) == ["exif.png", "profile.png"]

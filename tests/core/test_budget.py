@@ -213,3 +213,39 @@ def test_output_pixels_count_the_scale() -> None:
     # The same image at x2 with room to spare goes ahead.
     small = budget.estimate_work(900, 900, variant_config("T", 2))
     budget.check_work(small, budget.DEFAULT_MAX_OUTPUT_PIXELS, "ok.png", ram=8 << 30)
+
+
+def _png_header_only(path: Path, width: int, height: int) -> None:
+    """A PNG that declares width x height and holds no pixels (65 bytes)."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return (
+            struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+        )
+
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IEND", b""))
+
+
+def test_work_is_judged_from_the_header_before_decoding(tmp_path: Path) -> None:
+    path = tmp_path / "declared.png"
+    _png_header_only(path, 6000, 6000)
+    declared = budget.declared_image(path)
+    assert declared == budget.DeclaredImage(6000, 6000, 8, False)
+    # 36 MP x2 with SeemoRe-T: allowed, but long enough that the estimate is stated.
+    notes = budget.guard_work(path, variant_config("T", 2), 89_478_485)
+    assert len(notes) == 1 and "x2 output 12000x12000 = 144.0 megapixels" in notes[0]
+    # Above Pillow's own bomb limit the header is still read (ours is the one that counts).
+    _png_header_only(path, 20_000, 20_000)
+    with pytest.raises(WorkTooLargeError, match="1,600,000,000 output pixels"):
+        budget.guard_work(path, variant_config("T", 2), 89_478_485)
+    # An explicit limit applies to the output too; None switches the pixel limit off.
+    assert budget.output_pixel_limit(5_000_000) == 5_000_000
+    assert budget.output_pixel_limit(89_478_485) == budget.DEFAULT_MAX_OUTPUT_PIXELS
+    assert budget.output_pixel_limit(None) is None
+    # Not an image, or not a regular file: unknown here, left to the decoder to word.
+    (tmp_path / "notes.png").write_text("hello")
+    assert budget.declared_image(tmp_path / "notes.png") is None
+    assert budget.declared_image(tmp_path) is None
