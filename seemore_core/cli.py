@@ -496,8 +496,9 @@ def build_parser() -> argparse.ArgumentParser:
         type=positive_int(0, None),
         default=None,
         metavar="N",
-        help="refuse images with more pixels, a guard against decompression bombs "
-        "(default 89478485; 0 = no limit)",
+        help="refuse inputs with more pixels (a guard against decompression bombs) and "
+        "outputs with more pixels (input x scale^2); default 89478485 for inputs and "
+        "1000000000 for outputs; 0 = no limit (memory and disk are still checked)",
     )
     u.add_argument("-q", "--quiet", action="store_true", help="no progress on stderr")
     u.set_defaults(func=cmd_upscale)
