@@ -26,8 +26,11 @@ from .errors import Terminated
 
 EXIT_INTERRUPTED = 130  # 128 + SIGINT, what shells report for Ctrl+C
 
-# mkstemp's names: ".<target name>.<8 random characters>.part" (".tmp" for older writers).
-_TEMP_NAME = re.compile(r"^\..+\.[A-Za-z0-9_]{8}\.(?:part|tmp)$")
+# Our writer's names: ".<target name>.<8 random characters>.part" (mkstemp's), for the
+# kinds of file an upscale writes; another program's temporary files look different.
+_TEMP_NAME = re.compile(
+    r"^\..+\.(?:png|jpe?g|webp|tiff?|bmp)\.[A-Za-z0-9_]{8}\.part$", re.IGNORECASE
+)
 # Where the system can show which files are open (Linux /proc), a temporary file that no
 # process holds open and that is older than this is abandoned: our writer keeps it open
 # from creation until a moment before its rename.
