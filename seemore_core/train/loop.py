@@ -34,6 +34,7 @@ from ..atomic import write_bytes_atomic
 from ..checkpoint import read_checkpoint, save_safetensors
 from .config import TrainConfig
 from .data import PatchSampler, list_images, load_hr
+from .degrade import DegradeConfig
 from .loss import sr_loss
 from .routing import RouterTap, balance_loss, router_parameter_names
 
@@ -182,7 +183,10 @@ class Trainer:
 
         images = load_hr(list_images(cfg.train_dirs), cfg.patch_size * cfg.scale)
         # Each DDP rank draws its own crops, local_batch of them per step.
-        self.sampler = PatchSampler(images, cfg.patch_size, cfg.scale, cfg.seed + self.rank)
+        degradation = DegradeConfig.from_dict(cfg.degradation) if cfg.degradation else None
+        self.sampler = PatchSampler(
+            images, cfg.patch_size, cfg.scale, cfg.seed + self.rank, degradation
+        )
         if resuming:
             self.resume(self.out / LAST)
 

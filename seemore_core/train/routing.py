@@ -67,7 +67,9 @@ class RouterTap:
         if self.keep:
             # The balance loss sees the logits of detached features: it moves the routers
             # only, and the features keep serving the pixel loss alone.
-            clean = F.linear(inp[0].detach(), mod.weight)
+            # Grad on even under no_grad: a router-only run skips the network's backward.
+            with torch.enable_grad():
+                clean = F.linear(inp[0].detach(), mod.weight)
             self.clean.append(clean)
             self.noisy.append(clean + (noisy - out).detach())
         return noisy
