@@ -14,7 +14,6 @@ it before every tile.
 from __future__ import annotations
 
 import gc
-import os
 import platform
 import sys
 import time
@@ -26,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from PySide6.QtCore import QObject, Signal, Slot
 
+from seemore_core.jobs import ModelRef
 from seemore_core.names import CHECKPOINT_SUFFIXES, is_checkpoint_path  # noqa: F401 (re-exported)
 from seemore_core.progress import Progress, ProgressInfo
 
@@ -51,9 +51,14 @@ class ModelChoice:
 
     @property
     def label(self) -> str:
+        return self.ref.label(self.scale)
+
+    @property
+    def ref(self) -> ModelRef:
+        """The core's reference: a file keeps its own scale (0 here means not yet known)."""
         if self.kind == "file":
-            return f"{Path(self.name).name} (x{self.scale})"
-        return f"SeemoRe-{self.name} x{self.scale}"
+            return ModelRef(self.name, None)
+        return ModelRef(self.name, self.scale)
 
 
 @dataclass
@@ -139,22 +144,22 @@ class RunOutput:
 @dataclass
 class BatchSummary:
     written: list[Path] = field(default_factory=list)
-    skipped: list[tuple[Path, str]] = field(default_factory=list)
-    failed: list[tuple[Path, str]] = field(default_factory=list)
+    skipped: list[tuple[Path, str]] = field(default_factory=list)  # input, the item's line
+    failed: list[tuple[Path, str]] = field(default_factory=list)  # input, the item's line
     cancelled: bool = False
+    results: list[Any] = field(default_factory=list)  # seemore_core.jobs.ItemResult, in order
+    line: str = ""  # "3 done, 1 skipped, 0 failed", as the CLI's last line
 
 
 def output_name(pattern: str, stem: str, scale: int, model: str, index: int) -> str:
-    """Expand a batch name pattern; raises ValueError with a readable reason."""
+    """Expand a batch name pattern (`seemore_core.jobs`); raises ValueError with a reason."""
+    from seemore_core import jobs
+    from seemore_core.errors import UsageError
+
     try:
-        name = pattern.format(stem=stem, scale=scale, model=model, index=index)
-    except (KeyError, IndexError, ValueError, AttributeError) as e:
-        raise ValueError(
-            f"bad name pattern {pattern!r} ({e}); use {{stem}}, {{scale}}, {{model}}, {{index}}"
-        ) from None
-    if not name or name in (".", "..") or "/" in name or os.sep in name:
-        raise ValueError(f"name pattern {pattern!r} gives an unusable file name {name!r}")
-    return name
+        return jobs.output_name(pattern, stem, scale, model, index)
+    except UsageError as e:
+        raise ValueError(str(e)) from None
 
 
 class Worker(QObject):
@@ -270,14 +275,9 @@ class Worker(QObject):
             # Drop the old network before loading the next, so two never sit in memory.
             self._engine = None
             self._engine_key = None
-            if choice.kind == "file":
-                from seemore_core.checkpoint import load_model
+            from seemore_core.jobs import load_model
 
-                model = load_model(choice.name)
-            else:
-                from seemore_core.models import load
-
-                model = load(choice.name, choice.scale)
+            model = load_model(choice.ref)
             self._engine = Engine(model, device=device)
             self._engine_key = key
         return self._engine
@@ -400,9 +400,9 @@ class Worker(QObject):
         self.exported.emit(job.job_id, str(path))
 
     def _batch(self, job: BatchJob) -> None:
-        from seemore_core.engine import EngineOptions
-        from seemore_core.errors import Cancelled, SeemoreError
-        from seemore_core.imageio import read_image, upscale_alpha, write_image
+        """The shared pipeline (`seemore_core.jobs`), its results turned into signals."""
+        from seemore_core import jobs
+        from seemore_core.errors import Cancelled
 
         summary = BatchSummary()
         prog = job.progress
@@ -410,37 +410,45 @@ class Worker(QObject):
             prog.check()
             self.progress.emit(job.job_id, 0.0, "loading model", None)
             engine = self._get_engine(job.model, job.device)
-            job.folder.mkdir(parents=True, exist_ok=True)
-            n = len(job.files)
-            model_name = (
-                job.model.name if job.model.kind == "bundled" else Path(job.model.name).stem
-            )
-            for i, src in enumerate(job.files):
-                prog.check()
-                stem = output_name(job.pattern, src.stem, engine.scale, model_name, i + 1)
-                dst = job.folder / f"{stem}.{job.format}"
-                if dst.exists() and not job.overwrite:
-                    summary.skipped.append((src, f"{dst.name} exists"))
-                    self.batch_item.emit(job.job_id, i, f"skipped {src.name}: {dst.name} exists")
-                    continue
-                try:
-                    img = read_image(src)
-                    stage = f"{i + 1}/{n} {src.name}"
-                    prog.callback = self._callback(job.job_id, stage, (i / n, (i + 1) / n))
-                    res = engine.upscale(img.rgb, EngineOptions(tile=job.tile), prog)
-                    alpha = None if img.alpha is None else upscale_alpha(img.alpha, engine.scale)
-                    write_image(dst, res.image, alpha=alpha, like=img, overwrite=job.overwrite)
-                except Cancelled:
-                    raise
-                except SeemoreError as e:
-                    # One bad file must not stop the others.
-                    summary.failed.append((src, str(e)))
-                    self.batch_item.emit(job.job_id, i, f"failed {src.name}: {e}")
-                    continue
-                summary.written.append(dst)
-                self.batch_item.emit(job.job_id, i, f"{src.name} -> {dst.name}")
-        except Cancelled:
+        except Cancelled:  # before any file: still a batch that ends, with nothing done
             summary.cancelled = True
+            self.batch_done.emit(job.job_id, summary)
+            return
+        request = jobs.UpscaleRequest(
+            inputs=list(job.files),
+            output=job.folder,
+            output_is_folder=True,
+            format=job.format,
+            pattern=job.pattern,
+            overwrite=job.overwrite,
+            tile=job.tile,
+        )
+        plan = jobs.plan(request, engine.scale, job.model.ref.stem)
+        index = {id(item): i for i, item in enumerate(plan.items)}
+        n = len(plan.items)
+        callbacks: dict[int, Any] = {}
+
+        def progress(item: jobs.PlanItem, info: ProgressInfo) -> None:
+            i = index[id(item)]
+            if i not in callbacks:
+                stage = f"{i + 1}/{n} {item.source.name}"
+                callbacks[i] = self._callback(job.job_id, stage, (i / n, (i + 1) / n))
+            callbacks[i](info)
+
+        def finished(result: jobs.ItemResult) -> None:
+            src = result.item.source
+            if result.status == "done":
+                summary.written.append(result.item.target)
+            elif result.status == "skipped":
+                summary.skipped.append((src, result.line))
+            else:
+                summary.failed.append((src, result.line))
+            summary.results.append(result)
+            self.batch_item.emit(job.job_id, index[id(result.item)], result.line)
+
+        outcome = jobs.run(plan, engine, prog, jobs.Listener(progress=progress, finished=finished))
+        summary.cancelled = outcome.cancelled
+        summary.line = outcome.line
         self.batch_done.emit(job.job_id, summary)
 
 

@@ -8,11 +8,33 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import replace
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from .errors import Cancelled, SeemoreError, UsageError
+from .jobs import (
+    DEFAULT_MAX_PIXELS,
+    DEFAULT_PATTERN,
+    ItemResult,
+    Listener,
+    ModelRef,
+    PlanItem,
+    UpscaleRequest,
+    check,
+    load_model,
+    plan,
+    resolve,
+    run,
+)
+from .names import DEFAULT_VARIANT, DEVICES, FORMAT_CHOICES, PRECISIONS, SCALES
+from .progress import Progress, ProgressInfo
+
+if TYPE_CHECKING:
+    from .engine import Engine
 from .paths import describe_os_error
 from .signals import exit_code, stop_message, stop_on_sigterm
 
@@ -23,205 +45,135 @@ def err(msg: str) -> None:
     print(f"seemore: {msg}", file=sys.stderr, flush=True)
 
 
-def _load_model_arg(value: str | None, scale: int | None) -> tuple[object, int]:
-    """Resolve --model/--scale: a checkpoint's own scale wins; a different --scale is a mistake."""
-    from pathlib import Path
-
-    from .checkpoint import load_model
-    from .models import resolve_model_path
-
-    if value is not None and Path(value).exists():
-        model = load_model(value)
-        if scale is not None and scale != model.scale:
-            raise UsageError(
-                f"--scale {scale} conflicts with {value}, which is a x{model.scale} checkpoint"
-            )
-        return model, model.scale
-    s = 4 if scale is None else scale
-    return load_model(resolve_model_path(value, s)), s
+# Core messages name no option (the app shows them too); these are the command line's
+# own hints for the settings they name.
+_HINTS: dict[str, Callable[[object], str]] = {
+    "tile": lambda _: "--tile N, or omit --tile",
+    "max_pixels": lambda v: f"--max-pixels {v}",
+    "model": lambda _: "--model FILE",
+    "scale": lambda _: "--scale",
+    "quality": lambda _: "--quality",
+    "format": lambda _: "--format",
+}
 
 
-def _engine(args: argparse.Namespace) -> object:
+def _with_hint(e: SeemoreError) -> str:
+    hint = _HINTS.get(e.option or "")
+    return f"{e} ({hint(e.value)})" if hint is not None else str(e)
+
+
+def _device(text: str) -> str:
+    """--device: one of DEVICES or cuda:N; anything else is a usage error (exit 2)."""
+    name = text.lower()
+    if name in DEVICES or (name.startswith("cuda:") and name[5:].isdigit()):
+        return name
+    raise argparse.ArgumentTypeError(f"unknown device {text!r}; use {', '.join(DEVICES)}")
+
+
+def _model_ref(value: str | None, scale: int | None) -> ModelRef:
+    return ModelRef(DEFAULT_VARIANT if value is None else value, scale)
+
+
+def _engine(args: argparse.Namespace) -> Engine:
     from .engine import Engine
 
-    model, _ = _load_model_arg(args.model, args.scale)
+    model = load_model(_model_ref(args.model, args.scale))
     return Engine(model, device=args.device, precision=getattr(args, "precision", "auto"))
 
 
-def _collect_inputs(inputs: list[str], recursive: bool, exclude: Path | None = None) -> list[Path]:
-    """The images to upscale: files as given, and folder entries named like images.
+class _Bar:
+    """The batch's progress on stderr: overall count, current file, elapsed and ETA."""
 
-    Entries named like images that cannot be read (a FIFO, a broken link, a folder when not
-    recursing) are kept, so that the batch reports each of them instead of skipping it
-    silently. When recursing, folders are descended into, except ``exclude`` (the output
-    folder: a rerun must not take the previous run's outputs as inputs).
-    """
-    import os
+    def __init__(self, quiet: bool) -> None:
+        self.quiet = quiet
+        self.bar: Any = None
 
-    from .imageio import is_image_path
+    def started(self, item: PlanItem, total: int) -> None:
+        if self.quiet:
+            return
+        if self.bar is None:
+            from tqdm import tqdm
 
-    skip = exclude.resolve() if exclude is not None else None
-    found: list[Path] = []
-    for raw in inputs:
-        p = Path(raw)
-        if not p.is_dir():
-            found.append(p)  # a missing or bad file is reported by the batch loop
-        elif not recursive:
-            found += sorted(q for q in p.iterdir() if is_image_path(q))
+            self.bar = tqdm(
+                total=total,
+                file=sys.stderr,
+                unit="file",
+                dynamic_ncols=True,
+                bar_format="{desc} {percentage:3.0f}%|{bar}| [{elapsed}<{remaining}] {postfix}",
+            )
+        self.bar.set_description_str(f"{item.index}/{total} files", refresh=False)
+        self.bar.set_postfix_str(item.source.name, refresh=False)
+        self._at(item.index - 1)
+
+    def progress(self, item: PlanItem, info: ProgressInfo) -> None:
+        # Fractions of files, so the ETA follows the work inside a large image too.
+        self._at(item.index - 1 + min(info.fraction, 1.0))
+
+    def _at(self, n: float) -> None:
+        if self.bar is not None:
+            self.bar.n = n
+            self.bar.refresh()
+
+    def finished(self, result: ItemResult) -> None:
+        self._at(result.item.index)
+        if result.status != "failed":
+            self.write(result.line)
         else:
-            batch: list[Path] = []
-            for root, dirs, names in os.walk(p):
-                dirs[:] = [d for d in dirs if Path(root, d).resolve() != skip]
-                batch += (Path(root, n) for n in names if is_image_path(n))
-            found += sorted(batch)
-    return found
+            hinted = _with_hint(result.error) if result.error is not None else result.message
+            self.write(f"seemore: {result.line.replace(result.message, hinted, 1)}")
 
+    def write(self, line: str) -> None:
+        if self.bar is not None:
+            self.bar.write(line, file=sys.stderr)
+        else:
+            print(line, file=sys.stderr, flush=True)
 
-def _print_progress(info: object) -> None:
-    from .progress import ProgressInfo
-
-    assert isinstance(info, ProgressInfo)
-    eta = f", ETA {info.eta_s:.0f} s" if info.eta_s is not None and info.done else ""
-    print(
-        f"\r  {info.stage} {info.fraction * 100:5.1f}% ({info.done}/{info.total}){eta}   ",
-        end="",
-        file=sys.stderr,
-        flush=True,
-    )
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
 
 
 def cmd_upscale(args: argparse.Namespace) -> int:
-    import os
-    from contextlib import suppress
-
-    from .engine import Engine, EngineOptions
-    from .imageio import (
-        DEFAULT_MAX_PIXELS,
-        WRITE_SUFFIXES,
-        ImageIOError,
-        OutputExistsError,
-        read_image,
-        upscale_alpha,
-        write_image,
-    )
-    from .progress import Progress
     from .signals import sweep_before_run
 
-    # The suffix given to outputs named after their input; and the other spellings a
-    # single output's name may use.
-    suffix_of = {"PNG": ".png", "JPEG": ".jpg", "WEBP": ".webp", "TIFF": ".tif", "BMP": ".bmp"}
-    named_formats = {**WRITE_SUFFIXES, "jpe": "JPEG", "jfif": "JPEG", "dib": "BMP", "apng": "PNG"}
-    chosen = WRITE_SUFFIXES[args.format] if args.format else None
-    several = len(args.inputs) > 1 or any(Path(i).is_dir() for i in args.inputs)
-    out = Path(args.output)
-    # "-o results/" names a folder even before it exists.
-    make_folder = several or args.output.endswith(("/", os.sep))
-    if several:
-        if out.exists() and not out.is_dir():
-            raise UsageError(f"{out} exists and is not a folder (several inputs need a folder)")
-        fmt = chosen or "PNG"
-        files = _collect_inputs(args.inputs, args.recursive, exclude=out)
-        if not files:
-            raise UsageError("no image files found in the given input(s)")
-    else:
-        files = [Path(args.inputs[0])]
-        if out.is_dir() or make_folder:
-            fmt = chosen or "PNG"
-            out = out / f"{files[0].stem}{suffix_of[fmt]}"
-        else:
-            suffix = out.suffix.lower().lstrip(".")
-            named = named_formats.get(suffix)
-            if suffix == "gif":
-                raise UsageError(f"{out}: GIF cannot be written; use .png, .jpg, .webp, .tif, .bmp")
-            if chosen and named and chosen != named:
-                raise UsageError(f"--format {args.format} conflicts with the output name {out}")
-            # A name without an image suffix ("result", "x.out") gets PNG, as folders do.
-            fmt = chosen or named or "PNG"
-    if args.quality is not None and fmt not in ("JPEG", "WEBP"):
-        raise UsageError(f"--quality is for JPEG and WebP output, and this output is {fmt}")
-    quality = 95 if args.quality is None else args.quality
-    # The bomb guard stays on unless asked otherwise: 0 switches it off.
-    max_pixels = args.max_pixels if args.max_pixels is not None else DEFAULT_MAX_PIXELS
-
-    if (swept := sweep_before_run(out, several)) is not None:  # seemore_core.signals
+    request = UpscaleRequest(
+        inputs=[Path(i) for i in args.inputs],
+        output=Path(args.output),
+        # "-o results/" names a folder even before it exists (Path drops the separator).
+        output_is_folder=True if args.output.endswith(("/", os.sep)) else None,
+        recursive=args.recursive,
+        format=args.format,
+        quality=args.quality,
+        pattern=args.name,
+        overwrite=args.overwrite,
+        # The bomb guard stays on unless asked otherwise: 0 switches it off.
+        max_pixels=args.max_pixels if args.max_pixels is not None else DEFAULT_MAX_PIXELS,
+        tile=args.tile,
+    )
+    request = replace(request, max_pixels=request.max_pixels or None)
+    _, is_folder = check(request)  # usage errors before the model loads
+    if (swept := sweep_before_run(request.output, is_folder)) is not None:
         err(swept)
+    ref = _model_ref(args.model, args.scale)
     engine = _engine(args)
-    assert isinstance(engine, Engine)
-    opts = EngineOptions(tile=args.tile)
-    failed = 0
-    done: dict[Path, Path] = {}  # output -> its input, to catch two inputs with one output
-    for src in files:
-        dst = out / f"{src.stem}{suffix_of[fmt]}" if several else out
-        try:
-            same = False
-            with suppress(OSError):  # an unreadable input is reported by read_image below
-                same = dst.resolve() == src.resolve() or (
-                    dst.exists() and src.exists() and os.path.samefile(dst, src)
-                )
-            if same:
-                raise ImageIOError(src, f"refusing to write the output {dst} over its input")
-            other = done.get(dst.resolve())
-            if other is not None:
-                raise ImageIOError(
-                    src, f"its output {dst} is also the output of {other}: rename one of them"
-                )
-            if dst.exists() and not args.overwrite:
-                print(f"skipped {src}: {dst} exists (use --overwrite)", file=sys.stderr)
-                done[dst.resolve()] = src
-                continue
-            img = read_image(src, max_pixels=max_pixels or None)
-            for note in img.notes:
-                print(f"{src}: {note}", file=sys.stderr)
-            progress = Progress(None if args.quiet else _print_progress)
-            # Integer output: a quarter of float32's memory for the (largest) array.
-            opts.output = "uint16" if img.bit_depth == 16 else "uint8"
-            res = engine.upscale(img.rgb, opts, progress)
-            if not args.quiet:
-                print(file=sys.stderr)
-            alpha = None if img.alpha is None else upscale_alpha(img.alpha, engine.scale)
-            if make_folder:
-                try:
-                    dst.parent.mkdir(parents=True, exist_ok=True)
-                except OSError as e:
-                    raise ImageIOError(dst.parent, f"cannot create the folder: {e.strerror}") from e
-            write_image(
-                dst,
-                res.image,
-                alpha=alpha,
-                like=img,
-                format=fmt,
-                quality=quality,
-                overwrite=args.overwrite,
-            )
-            done[dst.resolve()] = src
-            r = res.report
-            for warning in r.warnings:
-                print(f"{src}: {warning}", file=sys.stderr)
-            tiling = "whole image" if r.tile == 0 else f"{r.tiles} tiles of {r.tile} px"
-            print(
-                f"{src} -> {dst} ({r.device}, {r.precision}, {tiling}, {r.seconds:.1f} s)",
-                file=sys.stderr,
-            )
-        except OutputExistsError:
-            # Created by someone else since the check above: theirs is kept, as asked.
-            print(f"skipped {src}: {dst} exists (use --overwrite)", file=sys.stderr)
-        except SeemoreError as e:
-            failed += 1
-            err(str(e))
-        except MemoryError:
-            failed += 1
-            err(f"{src}: not enough memory to upscale this image (try a smaller --tile)")
-        except Exception as e:  # one broken input must not end the batch; say which and why
-            failed += 1
-            err(f"{src}: unexpected error ({type(e).__name__}: {e})")
-    return EXIT_FAILED if failed else EXIT_OK
+    job = plan(request, engine.scale, ref.stem)
+    bar = _Bar(args.quiet)
+    listener = Listener(bar.started, bar.progress, bar.finished)
+    try:
+        summary = run(job, engine, Progress(), listener)
+    finally:
+        bar.close()
+    skipped = summary.of("skipped")
+    hint = " (--overwrite replaces existing outputs)" if skipped else ""
+    print(summary.line + hint, file=sys.stderr)
+    return EXIT_FAILED if summary.of("failed") else EXIT_OK
 
 
 def cmd_info(args: argparse.Namespace) -> int:
     from .arch import count_macs
     from .checkpoint import read_checkpoint
 
-    ck = read_checkpoint(args.checkpoint)
+    ck = read_checkpoint(resolve(_model_ref(args.checkpoint, args.scale)))
     cfg = ck.config
     params = ck.params  # by formula: info never builds (allocates) the network
     s = cfg.scale
@@ -244,11 +196,10 @@ def cmd_info(args: argparse.Namespace) -> int:
 
 
 def cmd_inspect(args: argparse.Namespace) -> int:
-    from .engine import Engine, EngineOptions
+    from .engine import EngineOptions
     from .imageio import read_image
 
     engine = _engine(args)
-    assert isinstance(engine, Engine)
     img = read_image(Path(args.image))
     res = engine.upscale(img.rgb, EngineOptions(tile=args.tile))
     blocks = [
@@ -432,19 +383,28 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
 
+    def scale_opt(sp: argparse.ArgumentParser) -> None:
+        sp.add_argument(
+            "--scale",
+            type=int,
+            choices=SCALES,
+            help="upscaling factor for bundled models (default 4); a checkpoint has its own",
+        )
+
     def model_opts(sp: argparse.ArgumentParser) -> None:
         sp.add_argument(
             "--model",
             metavar="NAME_OR_PATH",
             help="a checkpoint file (.pth/.safetensors) or a bundled model name (T); default T",
         )
+        scale_opt(sp)
         sp.add_argument(
-            "--scale",
-            type=int,
-            choices=(2, 3, 4),
-            help="upscaling factor for bundled models (default 4); a checkpoint has its own",
+            "--device",
+            type=_device,
+            default="auto",
+            metavar="DEVICE",
+            help="auto (CUDA, MPS, CPU), cpu, cuda, cuda:N or mps",
         )
-        sp.add_argument("--device", default="auto", help="auto (CUDA, MPS, CPU), cpu, cuda or mps")
         sp.add_argument(
             "--tile",
             type=int,
@@ -455,8 +415,6 @@ def build_parser() -> argparse.ArgumentParser:
             "GPU: whole when it fits in free memory, else 512). Tiled output equals "
             "whole-image output",
         )
-
-    from collections.abc import Callable
 
     def positive_int(lo: int, hi: int | None) -> Callable[[str], int]:
         def parse(text: str) -> int:
@@ -475,13 +433,13 @@ def build_parser() -> argparse.ArgumentParser:
     u.add_argument("inputs", nargs="+", metavar="INPUT", help="image files or folders")
     u.add_argument("-o", "--output", required=True, help="output file (one input) or folder")
     model_opts(u)
-    u.add_argument("--precision", default="auto", choices=("auto", "fp32", "bf16", "fp16"))
+    u.add_argument("--precision", default="auto", choices=PRECISIONS)
     u.add_argument("--recursive", action="store_true", help="descend into sub-folders")
     u.add_argument("--overwrite", action="store_true", help="replace existing outputs")
     u.add_argument(
         "--format",
         type=str.lower,
-        choices=("png", "jpeg", "jpg", "webp", "tiff", "tif", "bmp"),
+        choices=FORMAT_CHOICES,
         help="output format; default: the output file's suffix, else png (always png for "
         "folders). 16-bit inputs stay 16-bit in png and tiff",
     )
@@ -500,11 +458,19 @@ def build_parser() -> argparse.ArgumentParser:
         "outputs with more pixels (input x scale^2); default 89478485 for inputs and "
         "1000000000 for outputs; 0 = no limit (memory and disk are still checked)",
     )
-    u.add_argument("-q", "--quiet", action="store_true", help="no progress on stderr")
+    u.add_argument(
+        "--name",
+        default=DEFAULT_PATTERN,
+        metavar="PATTERN",
+        help="name of each output in a folder, without suffix: {stem} (the input's), "
+        "{scale}, {model}, {index} (default {stem})",
+    )
+    u.add_argument("-q", "--quiet", action="store_true", help="no progress bar on stderr")
     u.set_defaults(func=cmd_upscale)
 
-    i = sub.add_parser("info", help="describe a checkpoint")
-    i.add_argument("checkpoint")
+    i = sub.add_parser("info", help="describe a checkpoint or a bundled model")
+    i.add_argument("checkpoint", metavar="NAME_OR_PATH", help="a checkpoint file or T, B, L")
+    scale_opt(i)
     i.add_argument("--json", action="store_true")
     i.set_defaults(func=cmd_info)
 
@@ -547,6 +513,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--export-only", metavar="FILE.safetensors", help="export the last checkpoint's EMA weights"
     )
     t.set_defaults(func=cmd_train)
+
+    try:  # the lead's subcommand registers itself; absent from older trees
+        from .routing_stats import add_parser as add_routing_stats
+    except ImportError:
+        pass
+    else:
+        add_routing_stats(sub)
     return p
 
 
@@ -560,13 +533,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(args.func(args))
     except UsageError as e:
-        err(str(e))
+        err(_with_hint(e))
         return EXIT_USAGE
     except Cancelled:
         err("cancelled")
         return 130
     except SeemoreError as e:
-        err(str(e))
+        err(_with_hint(e))
         return EXIT_FAILED
     except OSError as e:  # a path problem no check above worded: still one line
         err(describe_os_error(e))

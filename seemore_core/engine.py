@@ -201,8 +201,9 @@ class Engine:
         if tile == 0:
             if need > free:
                 raise EngineError(
-                    f"--tile 0: a whole-image pass of {w}x{h} needs about {need / 2**30:.1f} GiB "
-                    f"but {free / 2**30:.1f} GiB is free; use tiles (omit --tile)"
+                    f"a whole-image pass of {w}x{h} needs about {need / 2**30:.1f} GiB "
+                    f"but {free / 2**30:.1f} GiB is free; upscale in tiles instead",
+                    option="tile",
                 )
             return 0
         if tile is None:

@@ -17,7 +17,17 @@ from pathlib import Path
 
 
 class SeemoreError(Exception):
-    """Base of every error seemore raises on purpose."""
+    """Base of every error seemore raises on purpose.
+
+    ``option`` names the setting that would change the outcome ("tile", "max_pixels")
+    and ``value`` a value of it that would work, where one is known: the CLI turns them
+    into a flag hint, the app may point at its own control.
+    """
+
+    def __init__(self, *args: object, option: str | None = None, value: object = None) -> None:
+        super().__init__(*args)
+        self.option = option
+        self.value = value
 
 
 class UsageError(SeemoreError):
@@ -46,11 +56,18 @@ class EngineError(SeemoreError):
 class FileError(SeemoreError):
     """A file could not be read or written; the message names the file and the reason."""
 
-    def __init__(self, path: str | os.PathLike[str] | None, reason: str) -> None:
+    def __init__(
+        self,
+        path: str | os.PathLike[str] | None,
+        reason: str,
+        *,
+        option: str | None = None,
+        value: object = None,
+    ) -> None:
         self.path = Path(path) if path is not None else None
         self.reason = reason
         where = f"'{self.path}'" if self.path is not None else "image"
-        super().__init__(f"{where}: {reason}")
+        super().__init__(f"{where}: {reason}", option=option, value=value)
 
 
 class ImageIOError(FileError):

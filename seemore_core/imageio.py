@@ -307,8 +307,9 @@ def _check_pixels(size: tuple[int, int], max_pixels: int | None, path: Path | No
             path,
             f"the image is {width}x{height} = {pixels:,} pixels, more than the limit of "
             f"{max_pixels:,} pixels that guards against decompression bombs. If you trust "
-            f"this file, raise the limit (--max-pixels {pixels} on the command line, or "
-            f"max_pixels={pixels} in Python).",
+            f"this file, raise the limit to {pixels:,} pixels.",
+            option="max_pixels",
+            value=pixels,
         )
 
 

@@ -6,7 +6,6 @@ from importlib import resources
 from pathlib import Path
 
 from .arch import VARIANTS, SeemoRe
-from .errors import ModelNotFound
 
 
 def weights_dir() -> Path:
@@ -34,20 +33,10 @@ def model_card() -> str:
 
 
 def resolve_model_path(value: str | None, scale: int) -> Path:
-    """A `--model` value: an existing file is a checkpoint; else a bundled variant name."""
-    name = "T" if value is None else value
-    if value is not None and Path(value).exists():
-        return Path(value)
-    if name.upper() not in VARIANTS:
-        raise ModelNotFound(f"model {value!r}: no such file, and not a bundled model name")
-    p = bundled_path(name, scale)
-    if not p.is_file():
-        have = ", ".join(f"{v} x{s}" for v, s, _ in bundled_models()) or "none"
-        raise ModelNotFound(
-            f"no bundled SeemoRe-{name.upper()} x{scale} weights (bundled: {have}); "
-            "pass a checkpoint file with --model"
-        )
-    return p
+    """A model name or file to its weights file (`jobs.resolve`, the one resolver)."""
+    from .jobs import ModelRef, resolve
+
+    return resolve(ModelRef("T" if value is None else value, scale))
 
 
 def load(value: str | None, scale: int) -> SeemoRe:

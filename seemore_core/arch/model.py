@@ -8,6 +8,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..errors import ConfigError
 from .config import SeemoreConfig, variant_config
 from .layers import LayerNorm2d
 from .more import RME
@@ -120,6 +121,10 @@ def build(variant: str | SeemoreConfig = "T", scale: int = 4, **overrides: objec
     hyperparameter of the variant (e.g. `build("T", 2, topk=2)`).
     """
     cfg = variant if isinstance(variant, SeemoreConfig) else variant_config(variant, scale)
+    unknown = sorted(set(overrides) - set(SeemoreConfig.__dataclass_fields__))
+    if unknown:
+        known = ", ".join(SeemoreConfig.__dataclass_fields__)
+        raise ConfigError(f"unknown network option(s) {', '.join(unknown)}; known: {known}")
     if overrides:
         cfg = SeemoreConfig.from_dict({**cfg.to_dict(), **overrides})
     return SeemoRe(cfg).eval()

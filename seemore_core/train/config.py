@@ -8,6 +8,8 @@ from typing import Any
 
 import tomllib
 
+from ..errors import ConfigError
+
 
 @dataclass
 class TrainConfig:
@@ -74,6 +76,13 @@ class TrainConfig:
             try:
                 value = tomllib.loads(f"v = {raw}")["v"]
             except tomllib.TOMLDecodeError:
+                # A bare word is text only where text is expected; elsewhere ("lr=1e-3x")
+                # it is a typo that must not become a string silently.
+                kind = next(f.type for f in fields(self) if f.name == key)
+                if kind not in ("str", "str | None"):
+                    raise ConfigError(
+                        f"training option {key!r}: {raw.strip()!r} is not a valid value"
+                    ) from None
                 value = raw
             setattr(self, key, tuple(value) if key == "betas" else value)
 

@@ -248,13 +248,15 @@ def test_bad_numbers_are_usage_errors(tmp_path: Path, value: str) -> None:
 def test_max_pixels_guards_by_default_and_can_be_raised(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    source = shutil.copyfile(DATA / "gray.png", tmp_path / "in.png")  # 12x8 = 96 pixels
+    # 12x8 = 96 pixels in, 24x16 = 384 out: the limit counts the work, the output pixels.
+    source = shutil.copyfile(DATA / "gray.png", tmp_path / "in.png")
     out = tmp_path / "out.png"
-    assert main(["upscale", str(source), "-o", str(out), "--max-pixels", "95", *RUN]) == 1
-    (line,) = capsys.readouterr().err.splitlines()
-    assert str(source) in line and "--max-pixels 96" in line
+    assert main(["upscale", str(source), "-o", str(out), "--max-pixels", "383", *RUN]) == 1
+    line, summary = capsys.readouterr().err.splitlines()
+    assert summary == "0 done, 0 skipped, 1 failed"
+    assert str(source) in line and "--max-pixels 384" in line
     assert not out.exists()
-    assert main(["upscale", str(source), "-o", str(out), "--max-pixels", "96", *RUN]) == 0
+    assert main(["upscale", str(source), "-o", str(out), "--max-pixels", "384", *RUN]) == 0
     assert out.is_file()
 
 
@@ -269,8 +271,9 @@ def test_output_over_the_input_is_refused(
         os.link(source, aliases[-1])
     for alias in aliases:
         assert main(["upscale", str(source), "-o", str(alias), "--overwrite", *RUN]) == 1
-        (line,) = capsys.readouterr().err.splitlines()
+        line, summary = capsys.readouterr().err.splitlines()
         assert str(source) in line and "over its input" in line
+        assert summary == "0 done, 0 skipped, 1 failed"
     # A batch into its own folder: the PNG would land on itself, the JPEG beside it.
     shutil.copyfile(DATA / "exif_rotated.jpg", tmp_path / "turned.jpg")
     assert main(["upscale", str(tmp_path), "-o", str(tmp_path), "--overwrite", *RUN]) == 1
