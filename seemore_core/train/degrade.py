@@ -70,7 +70,7 @@ class DegradeConfig:
     blur_prob: float = 0.8
     blur_kernel_size: tuple[int, int] = (7, 21)  # odd sizes in this range
     blur_kind_weights: tuple[float, float, float] = (0.5, 0.3, 0.2)  # BLUR_KINDS order
-    blur_sigma: Range = (0.2, 2.0)
+    blur_sigma: Range = (0.2, 1.5)
     blur_beta: Range = (0.5, 4.0)  # generalized Gaussian shape: <1 heavy tails, >1 plateau
     resize_mode_weights: tuple[float, float, float] = (0.4, 0.3, 0.3)  # RESIZE_MODES order
     resize_jitter: Range = (0.8, 1.25)  # intermediate size relative to the LR size
@@ -82,7 +82,7 @@ class DegradeConfig:
     # Second order (Real-ESRGAN applies it always; here on a share of crops).
     second_order_prob: float = 0.4
     blur2_prob: float = 0.5
-    blur2_sigma: Range = (0.2, 1.0)
+    blur2_sigma: Range = (0.2, 0.8)
     resize2_jitter: Range = (0.85, 1.15)
     noise2_prob: float = 0.4
     noise2_sigma: Range = (1.0, 10.0)
