@@ -58,7 +58,7 @@ def normalised_entropy(share: Sequence[float]) -> float:
     e = len(share)
     if e <= 1:
         return 0.0
-    h = -sum(p * math.log(p) for p in share if p > 0)
+    h = 0.0 - sum(p * math.log(p) for p in share if p > 0)  # 0.0, not -0.0
     return h / math.log(e)
 
 
@@ -136,12 +136,14 @@ def measure(engine: object, inputs: list[tuple[str, Callable[[], np.ndarray]]]) 
     return summarise(names, probs, chosen)
 
 
-def usage_picture(stats: RoutingStats, path: str | Path, title: str = "") -> Path:
+def usage_picture(
+    stats: RoutingStats, path: str | Path, title: str = "", overwrite: bool = False
+) -> Path:
     """A depth x expert picture (the paper's Figure 5): each cell's shade is the share of
     images that chose that expert in that block, 0 white to 1 dark blue, share printed."""
     from PIL import Image, ImageDraw
 
-    from .imageio import write_bytes_atomic
+    from .atomic import write_bytes_atomic
 
     n_blocks = len(stats.blocks)
     n_exp = len(stats.blocks[0].share)
@@ -166,9 +168,7 @@ def usage_picture(stats: RoutingStats, path: str | Path, title: str = "") -> Pat
 
     buf = io.BytesIO()
     im.save(buf, format="PNG")
-    out = Path(path)
-    write_bytes_atomic(out, buf.getvalue())
-    return out
+    return write_bytes_atomic(path, buf.getvalue(), overwrite)
 
 
 def format_table(stats: RoutingStats) -> str:
@@ -201,7 +201,7 @@ def cmd_routing_stats(args: argparse.Namespace) -> int:
     engine = Engine(model, device=args.device)
     stats = measure(engine, gather_inputs(args.inputs, model.scale))
     if args.plot:
-        usage_picture(stats, args.plot, f"routing, x{model.scale}")
+        usage_picture(stats, args.plot, f"routing, x{model.scale}", args.overwrite)
     if args.json:
         print(json.dumps(stats.to_json()))
     else:
@@ -220,5 +220,6 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     r.add_argument("--device", default="auto")
     r.add_argument("--json", action="store_true")
     r.add_argument("--plot", metavar="FILE.png", help="write the depth x expert picture")
+    r.add_argument("--overwrite", action="store_true", help="replace an existing --plot file")
     r.set_defaults(func=cmd_routing_stats)
     return r

@@ -65,6 +65,11 @@ def test_measure_routes_whole_images_like_inspect(data_root: Path, tmp_path: Pat
     with Image.open(pic) as im:
         arr = np.asarray(im.convert("RGB"))
     assert arr.shape[0] > 6 * 40 and arr.std() > 10  # cells drawn, not a blank page
+    from seemore_core.errors import SeemoreError
+
+    with pytest.raises(SeemoreError):  # never overwritten without asking
+        usage_picture(stats, pic, "again")
+    usage_picture(stats, pic, "again", overwrite=True)
 
 
 def test_cli_routing_stats_json_on_files_and_folders(data_root: Path, tmp_path: Path) -> None:
