@@ -14,8 +14,9 @@ bundle holds them) with `readelf` and prints
 `--max-glibc X.Y` makes it exit 1 when the bundle needs a newer glibc than that, so a
 build for an older base fails instead of shipping something that will not start there.
 `--debian-fields FILE` writes Debian `Depends:` and `Recommends:` lines for those system
-libraries, found by asking dpkg which installed package holds each one, with
-`libc6 (>= minimum)`; libraries only Qt plugins need are recommended, not required.
+libraries, found by asking dpkg which installed package holds each one (or, for one not
+installed here, named by Debian policy), with `libc6 (>= minimum)`; libraries only Qt
+plugins need are recommended, not required.
 """
 
 from __future__ import annotations
@@ -37,6 +38,8 @@ NEEDED = re.compile(r"\(NEEDED\)\s+Shared library: \[([^\]]+)\]")
 SONAME = re.compile(r"\(SONAME\)\s+Library soname: \[([^\]]+)\]")
 
 Version = tuple[int, ...]
+# Libraries shipped in a package not named after them (Qt's GTK theme plugin needs GDK).
+POLICY_EXCEPTIONS = {"libgdk-3.so.0": "libgtk-3-0"}
 
 
 @dataclass(frozen=True)
@@ -224,7 +227,20 @@ class DebianFields:
 
     depends: str  # libraries the programs and their libraries need
     recommends: str  # libraries only plugins need
-    unknown: tuple[str, ...]  # sonames no installed package was found for
+    unknown: tuple[str, ...]  # sonames no installed package was found for (named by policy)
+
+
+def policy_name(soname: str) -> str | None:
+    """The package name Debian policy (8.1) gives a library: libfoo.so.1 -> libfoo1, and
+    libfoo-3.so.0 -> libfoo-3-0 (a hyphen when the name ends in a digit). Used for a
+    library the build machine lacks, so dpkg cannot say which package holds it."""
+    if soname in POLICY_EXCEPTIONS:
+        return POLICY_EXCEPTIONS[soname]
+    m = re.fullmatch(r"(lib[A-Za-z0-9_.+-]+?)\.so\.(\d+)", soname)
+    if not m:
+        return None
+    name, major = m.group(1).lower().replace("_", "-"), m.group(2)
+    return f"{name}-{major}" if name[-1].isdigit() else f"{name}{major}"
 
 
 def debian_fields(report: Report) -> DebianFields:
@@ -238,8 +254,9 @@ def debian_fields(report: Report) -> DebianFields:
     def names(libs: Iterable[str]) -> set[str]:
         return {packages[paths[n]] for n in libs if n in paths and paths[n] in packages}
 
-    depends = names(needed)
-    recommends = names(optional) - depends
+    guessed = {n: policy_name(n) for n in every if paths.get(n) not in packages}
+    depends = names(needed) | {guessed[n] for n in needed if guessed.get(n)}
+    recommends = (names(optional) | {guessed[n] for n in optional if guessed.get(n)}) - depends
     depends.discard("libc6")  # stated once, with its minimum version
     recommends.discard("libc6")
     minimum = report.min_glibc
@@ -311,7 +328,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         fields = debian_fields(report)
         if fields.unknown:
             # Not installed here, so not declared: only optional plugins should be listed.
-            print(f"no installed package here provides: {' '.join(fields.unknown)}")
+            print(
+                "not installed here, so named by Debian policy: "
+                + ", ".join(f"{n} -> {policy_name(n) or '?'}" for n in fields.unknown)
+            )
         text = f"Depends: {fields.depends}\n"
         if fields.recommends:
             text += f"Recommends: {fields.recommends}\n"

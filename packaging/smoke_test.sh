@@ -34,7 +34,8 @@ step() { echo "  - $*"; }
 
 png_size() { # "W H" of a PNG, read from its IHDR chunk
     local b
-    read -r -a b < <(od -An -tu1 -N24 "$1")
+    read -r -a b < <(od -An -tu1 -v -w24 -N24 "$1")  # one line of 24 bytes
+    ((${#b[@]} == 24)) || fail "$1 is too short for a PNG"
     [[ "${b[*]:0:8}" == "137 80 78 71 13 10 26 10" ]] || fail "$1 is not a PNG"
     echo "$(((b[16] << 24) | (b[17] << 16) | (b[18] << 8) | b[19])) $(((b[20] << 24) | (b[21] << 16) | (b[22] << 8) | b[23]))"
 }
@@ -42,6 +43,7 @@ png_size() { # "W H" of a PNG, read from its IHDR chunk
 snapshot() { (cd "$1" && find . | LC_ALL=C sort); }
 
 read -r SW SH < <(png_size "$SAMPLE")
+((SW > 0 && SH > 0)) || fail "cannot read the size of $SAMPLE"
 
 # Runs COMMAND ARGS... under `env -i` in a fresh empty folder; afterwards that folder must
 # hold exactly EXPECTED (a file name, or "" for nothing).

@@ -121,3 +121,17 @@ def test_debian_fields_name_the_package_of_each_system_library(bundle: Path) -> 
     assert fields.depends == "libc6 (>= 2.26)"
     assert fields.recommends == ""
     assert fields.unknown == ()
+
+
+@pytest.mark.parametrize(
+    ("soname", "package"),
+    [
+        ("libxcb-icccm.so.4", "libxcb-icccm4"),
+        ("libgtk-3.so.0", "libgtk-3-0"),  # the name ends in a digit: a hyphen
+        ("libgdk-3.so.0", "libgtk-3-0"),  # shipped in GTK's package
+        ("libstdc++.so.6", "libstdc++6"),
+        ("libmimerapi.so", None),  # no major version: no rule applies
+    ],
+)
+def test_a_library_missing_here_is_named_by_debian_policy(soname: str, package: str | None) -> None:
+    assert elfdeps.policy_name(soname) == package

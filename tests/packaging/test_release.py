@@ -111,6 +111,6 @@ def test_the_readme_states_the_minimum_glibc_the_bundle_needs() -> None:
     bundle = built(f"seemore-{seemore_core.__version__}")
     minimum = elfdeps.scan(bundle).min_glibc
     readme = (REPO / "README.md").read_text(encoding="utf-8")
-    stated = re.search(r"needs glibc (\d+\.\d+) or newer", readme)
+    stated = re.search(r"needs\s+glibc\s+(\d+\.\d+)\s+or\s+newer", readme)
     assert stated, "README does not state the bundle's minimum glibc"
     assert elfdeps.parse_version(stated.group(1)) == minimum
