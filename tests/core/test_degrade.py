@@ -341,3 +341,34 @@ def test_degraded_set_is_read_by_eval_and_reproducible(
     assert tool.main([str(src), "--out", str(tmp_path / "a"), "--scales", "4"]) == 1
     err = capsys.readouterr().err
     assert "exists" in err and "--force" in err and len(err.strip().splitlines()) == 1
+
+
+def test_pipeline_leaves_the_thread_count_as_it_was(photo: torch.Tensor) -> None:
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        degrade_batch(photo[None], 2, DegradeConfig(), torch.Generator().manual_seed(0))
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)
+
+
+def test_montage_draws_every_sample_and_refuses_to_overwrite(
+    data_root: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    tool = _tool()
+    sheet = tool.build_montage(data_root / "train", DegradeConfig(clean_prob=0.0))
+    side = 48 * 4
+    cols = 2 + tool.MONTAGE_SAMPLES
+    assert sheet.width >= cols * side and sheet.height >= len(tool.MONTAGE_PHOTOS) * side
+    # Sample tiles differ from one another (each drew its own degradations).
+    px = np.asarray(sheet)
+    top = 30 + 6  # title band, then the first row's margin
+    row = px[top : top + side]
+    tiles = [row[:, 6 + i * (side + 6) : 6 + i * (side + 6) + side] for i in range(cols)]
+    assert all(not np.array_equal(tiles[i], tiles[j]) for i in range(cols) for j in range(i))
+    target = tmp_path / "d.png"
+    target.write_bytes(b"keep")
+    assert tool.main(["--montage", str(target)]) == 1
+    assert target.read_bytes() == b"keep"
+    assert "--force" in capsys.readouterr().err
