@@ -97,6 +97,13 @@ main() {
         exit 1
     fi
 
+    local existing="$prefix"
+    while [[ ! -e "$existing" ]]; do existing="$(dirname "$existing")"; done
+    if [[ ! -w "$existing" ]]; then
+        [[ "$mode" == system ]] && fail "cannot write to $existing: run it as root (sudo)"
+        fail "cannot write to $existing"
+    fi
+
     MANIFEST="$appdir/install-manifest"
     CREATED_DIRS=()
     make_dir "$(dirname "$appdir")"
