@@ -29,7 +29,7 @@ from seemore_core.arch import SeemoRe, SeemoreConfig
 ROOT = Path(__file__).resolve().parents[2]
 CKPT = ROOT / "tests" / "assets" / "seemore_T_x2_random.safetensors"
 # Importing torch is most of a child's memory; a hostile case may add a little to it.
-MAX_RSS_MB = 450
+MAX_RSS_MB = 400
 # Start-up (torch import) is slow on a loaded 2-core machine; the case itself is not.
 MAX_SECONDS = 60
 
@@ -58,9 +58,29 @@ def _env() -> dict[str, str]:
     return env
 
 
+# Runs the CLI as `python -m seemore_core.cli` would, and at exit writes the process's own
+# peak RSS (VmHWM) to stderr. wait4's ru_maxrss is no good here: Linux carries the RSS of
+# the forking process (pytest, hundreds of MB) into the child's figure across exec.
+_LAUNCH = """
+import atexit, runpy, sys
+def _peak():
+    try:
+        with open("/proc/self/status") as f:
+            kb = next(ln.split()[1] for ln in f if ln.startswith("VmHWM:"))
+        sys.stderr.write(f"\\n{PEAK_TAG}{kb}\\n")
+    except (OSError, StopIteration):
+        pass
+atexit.register(_peak)
+sys.argv = ["seemore", *sys.argv[1:]]
+runpy.run_module("seemore_core.cli", run_name="__main__", alter_sys=True)
+"""
+PEAK_TAG = "hostile-test-peak-kb: "
+
+
 def _child(args: list[str]) -> subprocess.Popen[bytes]:
+    code = _LAUNCH.replace("{PEAK_TAG}", PEAK_TAG)
     return subprocess.Popen(
-        [sys.executable, "-m", "seemore_core.cli", *args],
+        [sys.executable, "-c", code, *args],
         cwd=ROOT,
         env=_env(),
         stdout=subprocess.PIPE,
@@ -73,16 +93,22 @@ def _finish(proc: subprocess.Popen[bytes], args: list[str], t0: float, err: byte
     err += proc.stderr.read() if proc.stderr else b""
     _, status, usage = os.wait4(proc.pid, 0)
     proc.returncode = os.waitstatus_to_exitcode(status)
+    text = err.decode(errors="replace")
+    peak_kb = float(usage.ru_maxrss)  # an upper bound, where /proc is missing
+    if PEAK_TAG in text:
+        text, _, kb = text.rpartition(PEAK_TAG)
+        text, peak_kb = text.rstrip("\n") + "\n", float(kb.strip())
     run = Run(
         tuple(args),
         proc.returncode,
         time.monotonic() - t0,
-        usage.ru_maxrss / 1024,
+        peak_kb / 1024,
         out.decode(errors="replace"),
-        err.decode(errors="replace"),
+        text,
     )
     print(
-        f"case: {' '.join(args)[-90:]}: exit {run.code}, {run.seconds:.1f} s, "
+        f"case: {' '.join(a.rsplit('/', 1)[-1] for a in args)}: exit {run.code}, "
+        f"{run.seconds:.1f} s, "
         f"{run.peak_mb:.0f} MB peak RSS"
     )
     return run
