@@ -6,8 +6,9 @@ Ctrl+C (the atomic writer's temporary file, the tiled runner's map files) does t
 for a polite kill; the exit code is then 128 + the signal (143 for SIGTERM).
 
 A SIGKILL or a power cut gives no such chance, and leaves a hidden temporary file
-``.NAME.XXXXXXXX.part`` beside the output. `sweep_stale_parts` removes those of ours
-that no writer can still be using.
+``.NAME.XXXXXXXX.part`` beside the output, and for a huge image a folder of feature maps
+(``seemore-maps-*``, gigabytes) in the temp folder. `sweep_stale_parts` and
+`sweep_stale_map_dirs` remove those of ours that no run can still be using.
 """
 
 from __future__ import annotations
@@ -97,8 +98,10 @@ class Sweep:
         return "; ".join(parts)
 
 
-def _open_files() -> set[str] | None:
-    """Every file some process we may inspect holds open (Linux), else None (unknown).
+def _open_files(mapped: bool = False) -> set[str] | None:
+    """Every file some process we may inspect holds open (Linux), else None (unknown);
+    with ``mapped``, memory-mapped files too (the tiled runner maps its feature maps and
+    closes their descriptors).
 
     Our own runs are ours to inspect, which is all that matters here: a temporary file
     of this user's writer is open in a process of this user.
@@ -119,6 +122,12 @@ def _open_files() -> set[str] | None:
             try:
                 found.add(os.readlink(fd_dir / fd))
             except OSError:
+                continue
+        if mapped:
+            try:
+                with open(proc / pid / "maps") as f:
+                    found.update(ln.split(None, 5)[5].strip() for ln in f if ln.count(" ") >= 5)
+            except (OSError, IndexError):
                 continue
     return found
 
@@ -172,8 +181,70 @@ def sweep_stale_parts(
     return Sweep(tuple(removed), tuple(failed))
 
 
+# The tiled runner's folder for feature maps kept in files (tiling.FeatureStore): large
+# (C float32 maps of the whole input), and left behind in the temp folder by a SIGKILL.
+MAP_DIR_PREFIX = "seemore-maps-"
+# Where /proc cannot tell whether a run still maps them: a day, longer than any run.
+MAP_DIR_STALE_WITHOUT_PROC_S = 86_400.0
+
+
+def sweep_stale_map_dirs(
+    folder: str | os.PathLike[str] | None = None, started: float | None = None
+) -> Sweep:
+    """Remove our abandoned feature-map folders from ``folder`` (default: the temp
+    folder): owned by this user, older than this run, and with no file in them open or
+    mapped by any process (or, without /proc, older than a day)."""
+    import shutil
+    import tempfile
+
+    base = Path(folder) if folder is not None else Path(tempfile.gettempdir())
+    start = time.time() if started is None else started
+    uid = os.getuid() if hasattr(os, "getuid") else None
+    try:
+        dirs = [e for e in os.scandir(base) if e.name.startswith(MAP_DIR_PREFIX)]
+    except OSError:
+        return Sweep((), ())
+    candidates = []
+    for entry in dirs:
+        try:
+            st = entry.stat(follow_symlinks=False)
+        except OSError:
+            continue
+        if stat.S_ISDIR(st.st_mode) and (uid is None or st.st_uid == uid):
+            candidates.append((Path(entry.path), st.st_mtime))
+    if not candidates:
+        return Sweep((), ())
+    held = _open_files(mapped=True)
+    age = MAP_DIR_STALE_WITHOUT_PROC_S if held is None else UNOPENED_STALE_AFTER_S
+    removed: list[Path] = []
+    failed: list[Path] = []
+    for path, mtime in candidates:
+        if mtime > start - age:
+            continue
+        inside = os.path.realpath(path) + os.sep
+        if held is not None and any(h.startswith(inside) for h in held):
+            continue  # a run is using its maps right now
+        try:
+            shutil.rmtree(path)
+            removed.append(path)
+        except FileNotFoundError:
+            pass
+        except OSError:
+            failed.append(path)
+    return Sweep(tuple(removed), tuple(failed))
+
+
 def sweep_before_run(output: str | os.PathLike[str], is_folder: bool) -> str | None:
-    """Sweep the folder an upscale writes into (the output itself, or its parent);
-    a note for the user when something was removed, else None."""
+    """Sweep the folder an upscale writes into (the output itself, or its parent) and
+    the temp folder's abandoned feature maps; a note when something was removed."""
     folder = Path(output) if is_folder else Path(output).parent
-    return sweep_stale_parts(folder).note(folder)
+    notes = [sweep_stale_parts(folder).note(folder)]
+    maps = sweep_stale_map_dirs()
+    if maps.removed or maps.failed:
+        notes.append(
+            f"removed {len(maps.removed)} feature-map folder(s) an interrupted earlier run "
+            f"left in {maps.removed[0].parent if maps.removed else maps.failed[0].parent}"
+            + (f"; could not remove {len(maps.failed)}" if maps.failed else "")
+        )
+    text = "; ".join(n for n in notes if n)
+    return text or None

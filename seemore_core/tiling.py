@@ -105,7 +105,12 @@ class FeatureStore:
     """
 
     def __init__(self, mmap_dir: str | Path | None) -> None:
-        self._tmp = tempfile.TemporaryDirectory(dir=mmap_dir) if mmap_dir is not None else None
+        # The prefix lets a later run sweep the folder a SIGKILL left (seemore_core.signals).
+        self._tmp = (
+            tempfile.TemporaryDirectory(prefix="seemore-maps-", dir=mmap_dir)
+            if mmap_dir is not None
+            else None
+        )
         self._n = 0
 
     def new(self, c: int, h: int, w: int) -> torch.Tensor:

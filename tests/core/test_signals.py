@@ -79,3 +79,37 @@ def test_an_ignored_signal_stays_ignored() -> None:
     signal.signal(signal.SIGHUP, signal.SIG_IGN)  # as under nohup
     signals.stop_on_sigterm()
     assert signal.getsignal(signal.SIGHUP) is signal.SIG_IGN
+
+
+def test_abandoned_feature_map_folders_are_swept(tmp_path: Path) -> None:
+    import numpy as np
+
+    from seemore_core.tiling import FeatureStore
+
+    # The tiled runner names its map folder so that a later run can find it.
+    store = FeatureStore(tmp_path)
+    store.new(4, 8, 8)
+    assert [p.name[: len(signals.MAP_DIR_PREFIX)] for p in tmp_path.iterdir()] == [
+        signals.MAP_DIR_PREFIX
+    ]
+    store.close()
+    # What a SIGKILLed run leaves: such a folder, its map mapped by no process.
+    dead_dir = tmp_path / f"{signals.MAP_DIR_PREFIX}dead"
+    dead_dir.mkdir()
+    np.memmap(dead_dir / "map1.f32", dtype=np.float32, mode="w+", shape=(64,)).flush()
+    # A live run's: its map still mapped (by this process).
+    live_dir = tmp_path / f"{signals.MAP_DIR_PREFIX}live"
+    live_dir.mkdir()
+    mapped = np.memmap(live_dir / "map1.f32", dtype=np.float32, mode="w+", shape=(64,))
+    unrelated = tmp_path / "tmp_other"
+    unrelated.mkdir()
+    hour_ago = time.time() - 3600
+    for d in (dead_dir, live_dir, unrelated):
+        os.utime(d, (hour_ago, hour_ago))
+    import gc
+
+    gc.collect()  # the dead folder's memmap object is gone, as the killed process is
+    sweep = signals.sweep_stale_map_dirs(tmp_path)
+    assert sweep.removed == (dead_dir,)
+    assert live_dir.is_dir() and unrelated.is_dir()
+    mapped.flush()
