@@ -267,6 +267,57 @@ def test_random_state_dicts_in_safetensors(
     check(path)
 
 
+# How a saved tensor may relate to its storage. torch.save keeps views as views, so a
+# file can hold any of these; only the ones that own their data exactly may load.
+STORAGE_LAYOUTS = {
+    "permuted": True,  # dense but not contiguous (a transposed copy): its own data
+    "expanded": False,  # stride 0: one stored value stands for many
+    "sliced": False,  # a window of a larger storage: stored bytes it does not use
+    "offset": False,  # starts inside its storage
+    "overlapping": False,  # strides that revisit the same values
+    "shared": False,  # the same storage as another key
+}
+
+
+def lay_out(t: torch.Tensor, layout: str, other: torch.Tensor) -> torch.Tensor:
+    """``t``'s values (or its shape, at least) stored in ``layout``."""
+    if layout == "permuted":
+        dims = list(range(t.dim()))[::-1]
+        return t.permute(*dims).contiguous().permute(*dims)
+    if layout == "expanded":
+        return t.reshape(-1)[:1].clone().expand(t.shape)
+    if layout == "sliced":
+        return torch.cat([t.reshape(-1), torch.zeros(7)])[: t.numel()].view(t.shape)
+    if layout == "offset":
+        return torch.cat([torch.zeros(3), t.reshape(-1)])[3:].view(t.shape)
+    if layout == "overlapping":
+        base = t.reshape(-1).clone()
+        return base.as_strided(t.shape, [1] * t.dim())  # every dim steps by one value
+    return other.reshape(-1)[: t.numel()].view(t.shape) if other.numel() >= t.numel() else other
+
+
+@settings(FUZZ, max_examples=40)
+@given(data=st.data(), layout=st.sampled_from(sorted(STORAGE_LAYOUTS)))
+def test_tensors_must_own_their_storage(
+    work: Path, model: SeemoRe, data: st.DataObject, layout: str
+) -> None:
+    sd = {k: v.clone() for k, v in model.state_dict().items()}
+    key = data.draw(st.sampled_from(sorted(k for k, v in sd.items() if v.numel() > 1)))
+    biggest = max(sd, key=lambda k: sd[k].numel())
+    assume(layout != "shared" or key != biggest)
+    # Strides can only revisit values across two dimensions of more than one value.
+    assume(layout != "overlapping" or sum(n > 1 for n in sd[key].shape) >= 2)
+    sd[key] = lay_out(sd[key], layout, sd[biggest])
+    path = work / "layout.pth"
+    torch.save({"params": sd}, path)
+    if STORAGE_LAYOUTS[layout]:
+        loaded = load_model(path)
+        assert torch.equal(loaded.state_dict()[key], sd[key])
+    else:
+        with pytest.raises(CheckpointError, match="not stored in full|share their data"):
+            load_model(path)
+
+
 # A pickle that names a callable: torch's weights_only unpickler must refuse it unrun.
 DANGEROUS = [
     ("os", "system"),
