@@ -3,6 +3,7 @@
     python benchmarks/bench_engine.py speed  [--size 512] [--repeat 1] [--models Tx2 ...]
     python benchmarks/bench_engine.py memory [--mp 1 4 16] [--scale 4] [--front-cache off]
     python benchmarks/bench_engine.py huge   [--mp 48]       # one long run, wall time + peak
+    python benchmarks/bench_engine.py gmacs  [--size 512] [--scale 4] [--busy 1] [--repeat 3]
 
 speed: megapixels (input) per second of the straightforward reference forward
 (benchmarks/reference_seemore.py) and of the engine (its default plan, and one
@@ -13,18 +14,29 @@ shared machine (both sides are measured the same way).
 memory: each size runs in a fresh subprocess; prints its peak anonymous memory, the
 input+output image bytes, the full-size feature maps held in RAM, and what lies beyond
 them (which must not grow with the image).
+gmacs: effective GMAC/s of SeemoRe-T (MACs of the image's actual routing by formula,
+arch/facts.py) for the reference, the engine's default plan and a whole-image pass,
+against the CPU's fp32 peak: derived from its flags, clock and cores (`cpu_peak`) and
+measured as the best single-thread sgemm rate; by wall time and per busy CPU-second.
+--busy N (speed, gmacs): N processes of our own spin on the CPU for the whole measurement
+and are stopped after it, so the busy case is the same on every run.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
+import re
 import resource
+import statistics
 import subprocess
 import sys
 import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
+from types import TracebackType
 
 import numpy as np
 import torch
@@ -32,12 +44,145 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from reference_seemore import reference_forward  # noqa: E402
 
-from seemore_core.arch import build  # noqa: E402
+from seemore_core.arch import build, count_macs  # noqa: E402
 from seemore_core.engine import Engine, EngineOptions  # noqa: E402
 
 
 def _clock(cpu: bool) -> float:
     return time.process_time() if cpu else time.perf_counter()
+
+
+# A spinning Python loop keeps one core's integer pipes busy the way a browser tab or
+# another job does; the measured code then competes for that core with the scheduler.
+_SPIN = "import signal, sys; signal.signal(signal.SIGTERM, lambda *a: sys.exit(0))\nwhile 1: pass"
+
+
+class BusyLoad:
+    """N CPU-bound processes of our own for the duration of a `with` block.
+
+    Started before and stopped (SIGTERM, then SIGKILL) after, whatever happens inside, so
+    a benchmark's busy case is reproducible and leaves nothing behind.
+    """
+
+    def __init__(self, processes: int) -> None:
+        self.processes = processes
+        self._procs: list[subprocess.Popen[bytes]] = []
+
+    def __enter__(self) -> BusyLoad:
+        for _ in range(self.processes):
+            self._procs.append(subprocess.Popen([sys.executable, "-c", _SPIN]))
+        if self._procs:
+            time.sleep(0.5)  # let them get scheduled before the first timing
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        for p in self._procs:
+            p.terminate()
+        for p in self._procs:
+            try:
+                p.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait()
+        self._procs.clear()
+
+    @property
+    def pids(self) -> list[int]:
+        return [p.pid for p in self._procs]
+
+
+@dataclass(frozen=True)
+class CpuPeak:
+    """The CPU's fp32 multiply-accumulate peak, derived from what the OS says about it."""
+
+    cores: int
+    ghz: float
+    lanes: int  # fp32 lanes of one vector FMA (8 with AVX2, 16 with AVX-512)
+    fma_units: int  # vector FMA pipes per core (an assumption: 2 on every AVX2-era core)
+    how: str
+
+    @property
+    def gmacs(self) -> float:
+        return self.cores * self.ghz * self.lanes * self.fma_units
+
+    @property
+    def per_core_gmacs(self) -> float:
+        return self.gmacs / self.cores
+
+
+def cpu_peak(cores: int | None = None) -> CpuPeak:
+    """cores x clock x FMA lanes x FMA pipes, from /proc/cpuinfo (Linux).
+
+    Haswell and later Intel cores and Zen 2 and later AMD cores have two 256-bit FMA
+    pipes (16 fp32 MACs a cycle); AVX-512 doubles the lanes (some parts have one 512-bit
+    pipe: then this is an upper bound). The clock is the base or nominal one the kernel
+    reports (no turbo), so the peak is what all cores sustain together.
+    """
+    text = ""
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        pass
+    flags = set(re.search(r"^flags\s*:\s*(.*)$", text, re.M).group(1).split()) if text else set()
+    mhz = [float(m) for m in re.findall(r"^cpu MHz\s*:\s*([\d.]+)", text, re.M)]
+    ghz = max(mhz) / 1000 if mhz else 2.0
+    if "avx512f" in flags:
+        lanes, isa = 16, "AVX-512"
+    elif "avx2" in flags and "fma" in flags:
+        lanes, isa = 8, "AVX2+FMA"
+    else:
+        lanes, isa = 4, "SSE (no FMA: counted as mul+add pairs)"
+    n = cores or len(os.sched_getaffinity(0))
+    how = (
+        f"{n} cores x {ghz:.3f} GHz (cpu MHz in /proc/cpuinfo"
+        f"{'' if mhz else ': absent, 2 GHz assumed'}) x {lanes} fp32 lanes ({isa}) x 2 FMA pipes"
+    )
+    return CpuPeak(n, ghz, lanes, 2, how)
+
+
+def measured_core_gmacs(side: int = 1024, rounds: int = 3) -> float:
+    """Best single-thread sgemm rate (MKL/oneDNN via torch.mm) in GMAC per CPU-second.
+
+    CPU time, not wall time: on a shared machine the thread is preempted, but while it
+    runs it shows what one core reaches on the friendliest fp32 kernel there is.
+    """
+    old = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        a = torch.randn(side, side)
+        b = torch.randn(side, side)
+        torch.mm(a, b)
+        best = 0.0
+        for _ in range(rounds):
+            t = time.thread_time()
+            torch.mm(a, b)
+            dt = max(time.thread_time() - t, 1e-9)
+            best = max(best, side**3 / dt / 1e9)
+        return best
+    finally:
+        torch.set_num_threads(old)
+
+
+def routed_macs(model: torch.nn.Module, x: torch.Tensor) -> int:
+    """MACs of one forward on x with the experts this image actually chose (count_macs
+    counts the largest top-k ranks, the worst case)."""
+    cfg = model.cfg  # type: ignore[attr-defined]
+    h, w = x.shape[-2:]
+    worst = count_macs(cfg, h, w)
+    with torch.no_grad():
+        routing = model.inspect(x).routing  # type: ignore[operator]
+    top = sum(sorted(cfg.ranks, reverse=True)[: cfg.topk])
+    # Each expert costs 3 * C * rank MACs a pixel (two C->d projections and one d->C).
+    spare = sum(
+        3 * cfg.embedding_dim * (top - sum(cfg.ranks[int(j)] for j in r.chosen[0])) * h * w
+        for r in routing
+    )
+    return worst - spare
 
 
 def speed(args: argparse.Namespace) -> None:
@@ -61,9 +206,12 @@ def speed(args: argparse.Namespace) -> None:
         f"{'model':<6}{'ref MP/s':>10}{'engine MP/s':>13}{'ratio':>7}"
         f"{'whole MP/s':>12}{'ratio':>7}{'max diff':>10}"
     )
-    for name in args.models:
-        variant, scale = name[0], int(name[-1])
-        _speed_row(variant, scale, img, x, mp, args)
+    with BusyLoad(args.busy) as load:
+        if load.processes:
+            print(f"{load.processes} busy processes of ours spinning meanwhile")
+        for name in args.models:
+            variant, scale = name[0], int(name[-1])
+            _speed_row(variant, scale, img, x, mp, args)
 
 
 def _speed_row(
@@ -103,6 +251,66 @@ def _speed_row(
         f"{t_ref / best['engine']:>7.2f}{mp / best['whole']:>12.4f}"
         f"{t_ref / best['whole']:>7.2f}{diff:>10.1e}"
     )
+
+
+def gmacs(args: argparse.Namespace) -> None:
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    n, scale = args.size, args.scale
+    torch.manual_seed(0)
+    model = build("T", scale)
+    img = np.random.default_rng(0).random((n, n, 3), dtype=np.float32)
+    x = torch.from_numpy(img).permute(2, 0, 1)[None].contiguous()
+    macs = routed_macs(model, x)
+    peak = cpu_peak()
+    sd = {k: v.clone() for k, v in model.state_dict().items()}
+    eng = Engine(model, device="cpu")
+    runs = {"reference": lambda: reference_forward(sd, model.cfg, x)}
+    for tile in args.tiles:
+        label = "engine auto" if tile < 0 else f"engine tile {tile}" if tile else "engine whole"
+        opts = EngineOptions(tile=None if tile < 0 else tile)
+        runs[label] = lambda o=opts: eng.upscale(img, o)
+    wall: dict[str, list[float]] = {k: [] for k in runs}
+    cpu: dict[str, list[float]] = {k: [] for k in runs}
+    with torch.no_grad(), BusyLoad(args.busy):
+        core = measured_core_gmacs()
+        for fn in runs.values():
+            fn()  # warm-up: allocator, oneDNN primitive caches
+        for _ in range(args.repeat):
+            for name, fn in runs.items():  # interleaved rounds
+                w, c = time.perf_counter(), time.process_time()
+                fn()
+                cpu[name].append(time.process_time() - c)
+                wall[name].append(time.perf_counter() - w)
+    threads = torch.get_num_threads()
+    print(
+        f"SeemoRe-T x{scale}, input {n}x{n}, {macs / 1e9:.2f} GMAC with this image's routing; "
+        f"{threads} threads; {args.busy} busy processes of ours; median of {args.repeat} "
+        f"interleaved rounds; load average before: {os.getloadavg()[0]:.1f}"
+    )
+    print(f"fp32 peak (derived): {peak.gmacs:.1f} GMAC/s = {peak.how}")
+    print(
+        f"fp32 per core (measured): {core:.1f} GMAC per CPU-second, best single-thread sgemm "
+        f"1024^3 ({100 * core / peak.per_core_gmacs:.0f}% of the derived per-core peak)"
+    )
+    print(
+        "GMAC/s: MACs / wall time, % of the machine's peak; per CPU-s: MACs / the process's "
+        "CPU time, % of one core's peak (immune to time the scheduler gave to others, but "
+        "it counts OpenMP threads spinning at barriers as work)"
+    )
+    print(
+        f"{'':<18}{'wall s':>8}{'x ref':>7}{'GMAC/s':>8}{'% peak':>8}"
+        f"{'CPU s':>8}{'per CPU-s':>11}{'% core':>8}"
+    )
+    t_ref = statistics.median(wall["reference"])
+    for name in runs:
+        tw, tc = statistics.median(wall[name]), statistics.median(cpu[name])
+        rate, per_cpu = macs / tw / 1e9, macs / tc / 1e9
+        print(
+            f"{name:<18}{tw:>8.2f}{t_ref / tw:>7.2f}{rate:>8.2f}"
+            f"{100 * rate / peak.gmacs:>7.1f}%{tc:>8.2f}{per_cpu:>11.2f}"
+            f"{100 * per_cpu / peak.per_core_gmacs:>7.1f}%"
+        )
 
 
 class _AnonPeak:
@@ -224,6 +432,20 @@ def main() -> None:
     s.add_argument("--repeat", type=int, default=1)
     s.add_argument("--models", nargs="+", default=["Tx2", "Tx4", "Bx2", "Bx4", "Lx2", "Lx4"])
     s.add_argument("--cpu-time", action="store_true")
+    s.add_argument("--busy", type=int, default=0, help="spinning processes to run meanwhile")
+    g = sub.add_parser("gmacs")
+    g.add_argument("--size", type=int, default=512)
+    g.add_argument("--scale", type=int, default=4, choices=(2, 3, 4))
+    g.add_argument("--repeat", type=int, default=3)
+    g.add_argument("--busy", type=int, default=0, help="spinning processes to run meanwhile")
+    g.add_argument("--threads", type=int, default=0, help="intra-op threads (0: torch's)")
+    g.add_argument(
+        "--tiles",
+        type=int,
+        nargs="+",
+        default=[-1, 0],
+        help="engine plans to time: -1 auto, 0 whole image, N tiles of N px",
+    )
     for name, default in (("memory", [1.0, 4.0, 16.0]), ("huge", [48.0])):
         m = sub.add_parser(name)
         m.add_argument("--mp", type=float, nargs="+", default=default)
@@ -239,6 +461,8 @@ def main() -> None:
     args = p.parse_args()
     if args.cmd == "speed":
         speed(args)
+    elif args.cmd == "gmacs":
+        gmacs(args)
     else:
         memory(args)
 

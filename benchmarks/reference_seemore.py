@@ -77,7 +77,8 @@ def _see(sd: dict[str, torch.Tensor], key: str, x: torch.Tensor, k: int) -> torc
 def reference_forward(
     sd: dict[str, torch.Tensor], cfg: SeemoreConfig, x: torch.Tensor
 ) -> torch.Tensor:
-    x = (x - MEAN) * cfg.img_range
+    mean = MEAN.to(x)  # on x's device, so the yardstick runs on a GPU too
+    x = (x - mean) * cfg.img_range
     x = _conv(sd, "conv_1", x, padding=1)
     res = x
     for i in range(cfg.num_layers):
@@ -91,4 +92,4 @@ def reference_forward(
             x = _ffn(sd, f"{key}.ffn", _ln(sd, f"{key}.norm_2", x)) + x
     x = _conv(sd, "conv_2", _ln(sd, "norm", x), padding=1) + res
     x = F.pixel_shuffle(_conv(sd, "upsampler.0", x, padding=1), cfg.scale)
-    return x / cfg.img_range + MEAN
+    return x / cfg.img_range + mean
