@@ -167,10 +167,11 @@ def env_info(dev: torch.device) -> dict[str, Any]:
             "gpu_memory_gib": round(p.total_memory / 2**30, 1),
             "cuda": torch.version.cuda,
             "cudnn": torch.backends.cudnn.version(),
-            "nccl": ".".join(map(str, torch.cuda.nccl.version()))
-            if torch.distributed.is_nccl_available()
-            else None,
         }
+        try:  # a tuple in recent torch, an int in older ones
+            info["nccl"] = str(torch.cuda.nccl.version())
+        except Exception as e:  # noqa: BLE001 - a build without NCCL is a finding
+            info["nccl"] = f"unavailable ({type(e).__name__})"
     return info
 
 
@@ -512,7 +513,9 @@ def _torchrun_train(
         "_train",
         json.dumps(
             {
-                "device": "cuda" if dev.type == "cuda" else "cpu",
+                # auto: each rank takes the GPU of its LOCAL_RANK (an explicit "cuda"
+                # would put both ranks on GPU 0), or the CPU.
+                "device": "auto",
                 "steps": steps,
                 "warmup": warmup,
                 "batch": batch,
