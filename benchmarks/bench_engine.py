@@ -4,6 +4,7 @@
     python benchmarks/bench_engine.py memory [--mp 1 4 16] [--scale 4] [--front-cache off]
     python benchmarks/bench_engine.py huge   [--mp 48]       # one long run, wall time + peak
     python benchmarks/bench_engine.py gmacs  [--size 512] [--scale 4] [--busy 1] [--repeat 3]
+    python benchmarks/bench_engine.py process [--image IMG] [--weights W] [--busy 1] [--repeat 3]
 
 speed: megapixels (input) per second of the straightforward reference forward
 (benchmarks/reference_seemore.py) and of the engine (its default plan, and one
@@ -18,7 +19,11 @@ gmacs: effective GMAC/s of SeemoRe-T (MACs of the image's actual routing by form
 arch/facts.py) for the reference, the engine's default plan and a whole-image pass,
 against the CPU's fp32 peak: derived from its flags, clock and cores (`cpu_peak`) and
 measured as the best single-thread sgemm rate; by wall time and per busy CPU-second.
---busy N (speed, gmacs): N processes of our own spin on the CPU for the whole measurement
+process: whole processes, as a user runs them: `seemore upscale IMG` against a process
+running the reference network on the same weights and image, alternated, `--repeat`
+times each; medians of wall time (imports and file I/O included on both sides), their
+ratio, and the largest difference between the two 8-bit outputs (in levels).
+--busy N (speed, gmacs, process): N processes of our own spin on the CPU for the whole measurement
 and are stopped after it, so the busy case is the same on every run.
 """
 
@@ -32,6 +37,7 @@ import resource
 import statistics
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from dataclasses import dataclass
@@ -41,6 +47,7 @@ from types import TracebackType
 import numpy as np
 import torch
 
+ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from reference_seemore import reference_forward  # noqa: E402
 
@@ -313,6 +320,68 @@ def gmacs(args: argparse.Namespace) -> None:
         )
 
 
+def _reference_process(image: str, weights: str, out: str) -> None:
+    """The yardstick as a whole process: load, reference forward, 8-bit PNG."""
+    from PIL import Image
+
+    from seemore_core.checkpoint import load_model
+
+    model = load_model(weights)
+    with Image.open(image) as im:
+        rgb = np.asarray(im.convert("RGB"), dtype=np.float32) / 255
+    x = torch.from_numpy(rgb).permute(2, 0, 1)[None].contiguous()
+    y = reference_forward(model.state_dict(), model.cfg, x)[0].clamp(0, 1)
+    img = y.permute(1, 2, 0).mul(255).round().to(torch.uint8).numpy()
+    Image.fromarray(img).save(out)
+
+
+def process(args: argparse.Namespace) -> None:
+    from PIL import Image
+
+    from seemore_core.models import bundled_path
+
+    weights = str(args.weights or bundled_path("T", args.scale))
+    if not Path(args.image).is_file():
+        raise SystemExit(f"no image at {args.image}")
+    with tempfile.TemporaryDirectory() as tmp:
+        outs = {"reference": f"{tmp}/ref.png", "seemore": f"{tmp}/seemore.png"}
+        cmds = {
+            "reference": [sys.executable, __file__, "_ref", args.image, weights, outs["reference"]],
+            "seemore": [sys.executable, "-m", "seemore_core.cli", "upscale", args.image]
+            + ["-o", outs["seemore"], "--model", weights, "--device", "cpu", "--overwrite", "-q"]
+            + (["--tile", str(args.tile)] if args.tile is not None else []),
+        }
+        times: dict[str, list[float]] = {k: [] for k in cmds}
+        with BusyLoad(args.busy):
+            load = os.getloadavg()[0]
+            for _ in range(args.repeat):
+                for name, cmd in cmds.items():  # alternated, so load drifts hit both
+                    t = time.perf_counter()
+                    r = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT)
+                    times[name].append(time.perf_counter() - t)
+                    if r.returncode:
+                        raise SystemExit(f"{name} failed: {r.stderr.strip()[-500:]}")
+        a, b = (np.asarray(Image.open(outs[k]), dtype=np.int16) for k in ("reference", "seemore"))
+    levels = int(np.abs(a - b).max())
+    med = {k: statistics.median(v) for k, v in times.items()}
+    with Image.open(args.image) as im:
+        w, h = im.size
+    print(
+        f"{Path(weights).name}, {Path(args.image).name} {w}x{h} -> {a.shape[1]}x"
+        f"{a.shape[0]}; {args.busy} busy processes of ours (load average {load:.1f} once "
+        f"they ran); median of {args.repeat} alternated whole processes"
+    )
+    print(
+        f"reference {med['reference']:.1f} s {sorted(round(t, 1) for t in times['reference'])}; "
+        f"seemore upscale{'' if args.tile is None else f' --tile {args.tile}'} "
+        f"{med['seemore']:.1f} s {sorted(round(t, 1) for t in times['seemore'])}"
+    )
+    print(
+        f"ratio {med['reference'] / med['seemore']:.2f}x the reference; "
+        f"outputs differ by at most {levels} level(s) of 255"
+    )
+
+
 class _AnonPeak:
     """Peak anonymous memory (RssAnon) of this process, sampled every 50 ms.
 
@@ -420,6 +489,9 @@ def _child(mp: float, args: argparse.Namespace) -> dict[str, float]:
 
 
 def main() -> None:
+    if len(sys.argv) == 5 and sys.argv[1] == "_ref":
+        _reference_process(*sys.argv[2:5])
+        return
     if len(sys.argv) > 1 and sys.argv[1] == "_run":
         mp, scale, tile, mmap, cache = sys.argv[2:7]
         t = int(tile)
@@ -446,6 +518,14 @@ def main() -> None:
         default=[-1, 0],
         help="engine plans to time: -1 auto, 0 whole image, N tiles of N px",
     )
+    barbara = ROOT.parent / "shared" / "data" / "benchmark" / "Set14" / "HR" / "barbara.png"
+    pr = sub.add_parser("process")
+    pr.add_argument("--image", default=str(barbara))
+    pr.add_argument("--weights", default=None, help="checkpoint (default: bundled T x{scale})")
+    pr.add_argument("--scale", type=int, default=4, choices=(2, 3, 4))
+    pr.add_argument("--tile", type=int, default=None, help="seemore --tile (default: auto)")
+    pr.add_argument("--repeat", type=int, default=3)
+    pr.add_argument("--busy", type=int, default=0, help="spinning processes to run meanwhile")
     for name, default in (("memory", [1.0, 4.0, 16.0]), ("huge", [48.0])):
         m = sub.add_parser(name)
         m.add_argument("--mp", type=float, nargs="+", default=default)
@@ -463,6 +543,8 @@ def main() -> None:
         speed(args)
     elif args.cmd == "gmacs":
         gmacs(args)
+    elif args.cmd == "process":
+        process(args)
     else:
         memory(args)
 
