@@ -74,7 +74,10 @@ class Background(QObject):
             except Exception as e:  # our bug or a bad file: say so, keep the app alive
                 traceback.print_exc(file=sys.stderr)
                 reply = _Reply(tag, ticket, False, f"{type(e).__name__}: {e}")
-            self._reply.emit(reply)
+            try:
+                self._reply.emit(reply)
+            except RuntimeError:
+                pass  # the owner (a closed view) is gone; nobody waits for this picture
 
         self._pool.start(job)
         return ticket

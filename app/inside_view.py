@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QEvent, QPointF, QRectF, Qt, Signal
-from PySide6.QtGui import QBrush, QColor, QPen, QShowEvent, QTransform
+from PySide6.QtGui import QBrush, QColor, QPainter, QPen, QShowEvent, QTransform
 from PySide6.QtWidgets import (
     QComboBox,
     QGraphicsItem,
@@ -216,6 +216,49 @@ def render_grid(
     return GridPicture(out, cols, rows, stride, tw, th, levels, per_channel)
 
 
+class _CellOverlay(pg.GraphicsObject):
+    """Numbers and chosen-expert boxes over the heat map, painted as one item.
+
+    One item instead of one per cell: adding and removing dozens of items to a pyqtgraph
+    plot costs tens of milliseconds on the UI thread at every run.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.cells: list[tuple[float, float, str, QColor]] = []
+        self.boxes: list[tuple[float, float]] = []
+        self._rect = QRectF()
+
+    def set_cells(
+        self,
+        cells: list[tuple[float, float, str, QColor]],
+        boxes: list[tuple[float, float]],
+        rect: QRectF,
+    ) -> None:
+        self.prepareGeometryChange()
+        self.cells, self.boxes, self._rect = cells, boxes, rect
+        self.update()
+
+    def boundingRect(self) -> QRectF:  # noqa: N802 (Qt's name)
+        return self._rect
+
+    def paint(self, p: QPainter, *args: object) -> None:
+        pen = QPen(QColor("#ff3030"), 2.5)
+        pen.setCosmetic(True)
+        p.setPen(pen)
+        p.setBrush(Qt.BrushStyle.NoBrush)
+        for x, y in self.boxes:
+            p.drawRect(QRectF(x - 0.46, y - 0.46, 0.92, 0.92))
+        # Text at a fixed pixel size: drawn in device coordinates at the mapped centre.
+        tr = p.transform()
+        p.resetTransform()
+        for x, y, text, colour in self.cells:
+            c = tr.map(QPointF(x, y))
+            p.setPen(colour)
+            p.drawText(QRectF(c.x() - 40, c.y() - 10, 80, 20), Qt.AlignmentFlag.AlignCenter, text)
+        p.setTransform(tr)
+
+
 class RoutingPanel(QWidget):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -255,7 +298,15 @@ class RoutingPanel(QWidget):
         )
         self.heat_bar.setImageItem(self.heat_img, insert_in=self.heat.getPlotItem())
         self.heat_levels = (0.0, 1.0)
-        self._heat_extra: list[object] = []
+        self.heat_cells = _CellOverlay()
+        self.heat.addItem(self.heat_cells)
+        # The bar plot's items, made once per number of experts and then updated in
+        # place (re-creating them costs more than drawing them).
+        self._bar_items: list[pg.BarGraphItem] = []
+        self._bar_marks = pg.ScatterPlotItem(symbol="t1", size=9, pen=None)
+        self.bars.addItem(self._bar_marks)
+        self.bars.addItem(self.uniform)
+        self.bars.addItem(self.uniform_label)
 
         self.tile_box = QWidget()
         tl = QVBoxLayout(self.tile_box)
@@ -344,12 +395,13 @@ class RoutingPanel(QWidget):
         self.records = []
         self.tile_routing = None
         self.stale = False
-        self.bars.clear()
+        for it in self._bar_items:
+            self.bars.removeItem(it)
+        self._bar_items = []
+        self._bar_marks.clear()
         self.legend.setText("")
         self.heat_img.clear()
-        for it in self._heat_extra:
-            self.heat.removeItem(it)
-        self._heat_extra = []
+        self.heat_cells.set_cells([], [], QRectF())
         self.tile_box.setVisible(False)
         self._show_state()
 
@@ -372,7 +424,7 @@ class RoutingPanel(QWidget):
 
     def changeEvent(self, event: QEvent) -> None:  # noqa: N802 (Qt's name)
         super().changeEvent(event)
-        if event.type() == QEvent.Type.PaletteChange:
+        if event.type() in (QEvent.Type.PaletteChange, QEvent.Type.ApplicationPaletteChange):
             self._restyle()
 
     def _restyle(self) -> None:
@@ -398,36 +450,36 @@ class RoutingPanel(QWidget):
         return [(b, str(b)) for b in blocks]
 
     def _draw_bars(self) -> None:
-        self.bars.clear()
         c = theme.plot_colours()
         recs = self.records
         n_e = len(recs[0].probs)
+        if len(self._bar_items) != n_e:
+            for it in self._bar_items:
+                self.bars.removeItem(it)
+            self._bar_items = [pg.BarGraphItem(x=[], height=[], width=0.1) for _ in range(n_e)]
+            for it in self._bar_items:
+                self.bars.addItem(it)
         width = 0.8 / n_e
         top = max(float(np.max([r.probs.max() for r in recs])), 1.0 / n_e)
         # The axis fits the data (routers are often only mildly sure: 0.28 against 0.43
         # on a 0-1 axis looks flat), with headroom for the ▲ marks.
         y_max = nice_ceiling(top * 1.15)
-        for j in range(n_e):
+        mx: list[float] = []
+        my: list[float] = []
+        for j, item in enumerate(self._bar_items):
             xs = [r.block + (j - (n_e - 1) / 2) * width for r in recs]
             hs = [float(r.probs[j]) for r in recs]
             chosen = [j in r.chosen for r in recs]
             brushes = [expert_colour(j, 255 if ch else 90) for ch in chosen]
             pens = [pg.mkPen(c.mark, width=1.5) if ch else pg.mkPen(None) for ch in chosen]
-            bar = pg.BarGraphItem(x=xs, height=hs, width=width * 0.92, brushes=brushes, pens=pens)
-            self.bars.addItem(bar)
-            mx = [x for x, ch in zip(xs, chosen, strict=True) if ch]
-            my = [h + 0.03 * y_max for h, ch in zip(hs, chosen, strict=True) if ch]
-            if mx:
-                marks = pg.ScatterPlotItem(
-                    mx, my, symbol="t1", size=9, brush=pg.mkBrush(c.mark), pen=None
-                )
-                self.bars.addItem(marks)
+            item.setOpts(x=xs, height=hs, width=width * 0.92, brushes=brushes, pens=pens)
+            mx += [x for x, ch in zip(xs, chosen, strict=True) if ch]
+            my += [h + 0.03 * y_max for h, ch in zip(hs, chosen, strict=True) if ch]
+        self._bar_marks.setData(mx, my, brush=pg.mkBrush(c.mark))
         u = 1.0 / n_e
         self.uniform.setValue(u)
-        self.bars.addItem(self.uniform)
         self.uniform_label.setText(f"uniform 1/E = {u:.2f}")
         self.uniform_label.setPos(-0.55, u)
-        self.bars.addItem(self.uniform_label)
         self.bars.getAxis("bottom").setTicks([self._block_ticks([r.block for r in recs])])
         self.bars.setLabel("bottom", "" if len(recs) <= BLOCK_TICKS_SPELLED else "block")
         self.bars.setXRange(-0.6, len(recs) - 0.4, padding=0)
@@ -442,9 +494,6 @@ class RoutingPanel(QWidget):
         )
 
     def _draw_heat(self) -> None:
-        for it in self._heat_extra:
-            self.heat.removeItem(it)
-        self._heat_extra = []
         probs = np.stack([r.probs for r in self.records]).astype(np.float32)  # (B, E)
         n_b, n_e = probs.shape
         u = 1.0 / n_e
@@ -456,22 +505,20 @@ class RoutingPanel(QWidget):
         self.heat_img.setImage(probs, levels=(lo, hi))
         self.heat_bar.setLevels((lo, hi))
         self.heat_bar.axis.setTicks([[(lo, "0"), (u, f"1/E {u:.2f}"), (hi, f"{hi:.2f}")], []])
-        self.heat_img.setRect(QRectF(-0.5, -0.5, n_e, n_b))
+        rect = QRectF(-0.5, -0.5, n_e, n_b)
+        self.heat_img.setRect(rect)
         big = n_b * n_e <= 200  # numbers only where they fit
+        cells: list[tuple[float, float, str, QColor]] = []
+        boxes: list[tuple[float, float]] = []
+        black, white = QColor("black"), QColor("white")
         for r in self.records:
-            for j in range(n_e):
-                if big:
+            if big:
+                for j in range(n_e):
                     p = float(r.probs[j])
                     light = (p - lo) / (hi - lo) > 0.6  # viridis is light at the top
-                    t = _cell_text(f"{p:.2f}", "black" if light else "white")
-                    t.setPos(j, r.block)
-                    self.heat.addItem(t)
-                    self._heat_extra.append(t)
-            for j in r.chosen:
-                box = QGraphicsRectItem(QRectF(int(j) - 0.46, r.block - 0.46, 0.92, 0.92))
-                box.setPen(pg.mkPen("#ff3030", width=2.5))
-                self.heat.addItem(box)
-                self._heat_extra.append(box)
+                    cells.append((j, r.block, f"{p:.2f}", black if light else white))
+            boxes += [(int(j), r.block) for j in r.chosen]
+        self.heat_cells.set_cells(cells, boxes, rect)
         self.heat.getAxis("bottom").setTicks([[(j, self._expert_name(j)) for j in range(n_e)]])
         self.heat.getAxis("left").setTicks([[(b, f"block {b}") for b in range(n_b)]])
         self.heat.setXRange(-0.5, n_e - 0.5, padding=0)
@@ -779,7 +826,7 @@ class FeaturePanel(QWidget):
 
     def changeEvent(self, event: QEvent) -> None:  # noqa: N802 (Qt's name)
         super().changeEvent(event)
-        if event.type() == QEvent.Type.PaletteChange:
+        if event.type() in (QEvent.Type.PaletteChange, QEvent.Type.ApplicationPaletteChange):
             self._restyle()
 
     def _restyle(self) -> None:

@@ -9,16 +9,17 @@ from __future__ import annotations
 
 import math
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from PySide6.QtCore import QByteArray, QSize, Qt, QThread, QTimer, Signal
+from PySide6.QtCore import QByteArray, QSize, Qt, QThread, QTimer, QUrl, Signal
 from PySide6.QtGui import (
     QAction,
     QActionGroup,
     QCloseEvent,
+    QDesktopServices,
     QDragEnterEvent,
     QDropEvent,
     QIcon,
@@ -58,6 +59,14 @@ from . import qtfix, theme
 from .background import Background, qimage_from_rgb
 from .compare_view import CompareView
 from .dialogs import AboutDialog, BatchExportDialog, CheckpointDialog
+from .export_dialog import (
+    SUFFIX_FORMATS,
+    ExportDialog,
+    ExportOptions,
+    ExportOutcome,
+    auto_name,
+    run_export,
+)
 from .inside_view import InsideView
 from .settings import Settings
 from .worker import (
@@ -83,12 +92,6 @@ TILE_CHOICES: tuple[tuple[str, int | None], ...] = (
     ("512 px", 512),
     ("1024 px", 1024),
 )
-SAVE_FILTERS = {
-    "png": "PNG image (*.png)",
-    "jpg": "JPEG image (*.jpg *.jpeg)",
-    "webp": "WebP image (*.webp)",
-    "tif": "TIFF image (*.tif *.tiff)",
-}
 OPEN_FILTER = (
     "Images (*.png *.jpg *.jpeg *.webp *.tif *.tiff *.bmp *.gif);;"
     "Models (*.pth *.pt *.safetensors *.ckpt);;All files (*)"
@@ -168,6 +171,8 @@ class MainWindow(QMainWindow):
         self._checkpoint_dialog: CheckpointDialog | None = None
         self._message_boxes: list[QMessageBox] = []
         self._running = False  # an upscale of the shown image is under way
+        self._export_dialog: ExportDialog | None = None
+        self.last_export: Path | None = None
         # Decoding and picture conversion, off the UI thread.
         self.bg = Background(self)
 
@@ -1125,59 +1130,78 @@ class MainWindow(QMainWindow):
 
     # ================================================================== export
 
-    def default_save_name(self) -> str:
-        stem = Path(self.image_name).stem or "image"
-        if stem == "clipboard image":
-            stem = "clipboard"
-        s = self.result.scale if self.result else self.scale_combo.currentData()
-        return f"{stem}_x{s}.{self.settings.export_format}"
-
-    def save_dialog(self) -> None:
-        if self.result is None or self.loaded is None:
+    def save_dialog(self) -> ExportDialog | None:
+        """The export dialog: format options, a free name next to the source, size."""
+        if self.result is None or self.loaded is None or self.result.image is None:
             self.show_error("Nothing to save yet: upscale the image first.")
-            return
-        start = Path(self.settings.last_export_dir or self.settings.last_open_dir or Path.home())
-        filters = ";;".join(SAVE_FILTERS.values())
-        path, chosen = QFileDialog.getSaveFileName(
-            self,
-            "Save upscaled image",
-            str(start / self.default_save_name()),
-            filters,
-            SAVE_FILTERS.get(self.settings.export_format, SAVE_FILTERS["png"]),
-            # We ask ourselves, so the answer reaches write_image as overwrite=True.
-            QFileDialog.Option.DontConfirmOverwrite,
+            return None
+        folder = Path(self.settings.last_export_dir or self.settings.last_open_dir or Path.home())
+        path = auto_name(
+            self.loaded.source,
+            self.image_name,
+            self.result.scale,
+            self.settings.export_format,
+            folder,
         )
-        if not path:
-            return
-        p = Path(path)
-        if not p.suffix:
-            fmt = next((k for k, v in SAVE_FILTERS.items() if v == chosen), "png")
-            p = p.with_suffix(f".{fmt}")
-        self.export_to(p)
+        h, w = self.result.image.shape[:2]
+        dlg = ExportDialog(path, (w, h), self.loaded.bit_depth, self)
+        dlg.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dlg.accepted.connect(lambda: self.export_with(dlg.options()))
+        self._export_dialog = dlg
+        dlg.open()  # window-modal, without a nested event loop
+        return dlg
 
     def export_to(self, path: str | os.PathLike[str]) -> bool:
         """Save the result (with the input's alpha, ICC, EXIF, bit depth) to `path`."""
-        if self.result is None or self.loaded is None or self.result.image is None:
-            self.show_error("Nothing to save yet: upscale the image first.")
-            return False
         p = Path(path)
         if not p.suffix:
             p = p.with_suffix(".png")
-        overwrite = False
-        if p.exists():
+        fmt = SUFFIX_FORMATS.get(p.suffix.lower(), p.suffix.lower().lstrip("."))
+        sixteen = self.loaded is not None and self.loaded.bit_depth == 16
+        return self.export_with(ExportOptions(p, fmt, sixteen_bit=sixteen))
+
+    def export_with(self, opts: ExportOptions) -> bool:
+        """Write the result as `opts` say, off the UI thread; `export_done` tells the end."""
+        if self.result is None or self.loaded is None or self.result.image is None:
+            self.show_error("Nothing to save yet: upscale the image first.")
+            return False
+        p = opts.path
+        if p.exists() and not opts.overwrite:
             if not self._confirm(
                 "Replace file?", f"{p.name} already exists in {p.parent}.\nReplace it?"
             ):
                 return False
-            overwrite = True
-        fmt = p.suffix.lower().lstrip(".")
-        if fmt in ("png", "jpg", "webp", "tif"):
-            self.settings.export_format = fmt
+            opts = replace(opts, overwrite=True)
+        if opts.format in ("png", "jpg", "webp", "tif"):
+            self.settings.export_format = opts.format
         self.settings.last_export_dir = str(p.resolve().parent)
-        self._submit(
-            ExportJob(0, self.result.image, self.loaded, self.result.scale, p, overwrite=overwrite)
+        self.statusBar().showMessage(f"Saving {p.name}…")
+        self.bg.submit(
+            f"export:{p}",
+            run_export,
+            opts,
+            self.result.image,
+            self.loaded,
+            self.result.scale,
+            on_done=lambda outcome: self._exported(outcome, opts),
+            on_error=lambda msg: self._exported(ExportOutcome(p, msg), opts),
         )
         return True
+
+    def _exported(self, outcome: ExportOutcome, opts: ExportOptions) -> None:
+        if outcome.error:
+            self.show_error(outcome.error, title="Cannot save")
+            self.export_done.emit(False)
+            return
+        self.last_export = outcome.path
+        self.statusBar().showMessage(f"Saved {outcome.path}", 8000)
+        if opts.open_folder:
+            self.open_folder(outcome.path.parent)
+        self.export_done.emit(True)
+
+    def open_folder(self, folder: Path) -> None:
+        """Show `folder` in the system's file manager (tests replace this method)."""
+        QDesktopServices.openUrl(QUrl.fromLocalFile(str(folder)))
 
     def _on_exported(self, job_id: int, path: str) -> None:
         self.statusBar().showMessage(f"Saved {path}", 8000)

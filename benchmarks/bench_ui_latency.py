@@ -7,6 +7,13 @@ computing, progress signals arriving), and printed with the ratio busy/idle.
 
     python benchmarks/bench_ui_latency.py [--image IMG] [--model NAME_OR_PATH] [--scale N]
 
+With --whole-path it measures what a user does, phase by phase, and reports the UI
+thread's worst lateness in each: open (decode and "before" picture), upscale (the run),
+result (the result arriving and being shown, panels filled), slider (the divider dragged
+across the view, 40 steps, each repainted), export (Save as PNG). Without --image the
+whole path uses a 1152x864 synthetic photo. With --json the last stdout line is
+`{"max_ms": float, "phases": {name: max_ms}}`.
+
 Without --model it uses the bundled SeemoRe-T x4 when present, else a SeemoRe-T x2 with
 random weights (the timing does not depend on the weights). Without --image it uses a
 random 256x256 image. Runs offscreen unless --show is given. Not part of the tests.
@@ -15,6 +22,7 @@ random 256x256 image. Runs offscreen unless --show is given. Not part of the tes
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 import tempfile
@@ -47,6 +55,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--tile", type=int, default=None, help="tile size (default auto)")
     p.add_argument("--idle", type=float, default=3.0, help="idle seconds to measure")
     p.add_argument("--show", action="store_true", help="use the real display, not offscreen")
+    p.add_argument(
+        "--whole-path",
+        action="store_true",
+        help="open -> upscale -> result shown -> slider dragged -> export, per phase",
+    )
+    p.add_argument("--json", action="store_true", help="last stdout line: JSON summary")
     args = p.parse_args(argv)
     if not args.show:
         os.environ["QT_QPA_PLATFORM"] = "offscreen"
@@ -95,6 +109,9 @@ def main(argv: list[str] | None = None) -> int:
         win.use_checkpoint(path)
         model_desc = "SeemoRe-T x2, random weights"
     wait(lambda: win.model_choice() is not None and win.model_choice().scale > 0, 60)
+
+    if args.whole_path:
+        return _whole_path(app, win, args, Path(tmp.name), model_desc, wait)
 
     if args.image:
         img = read_image(args.image)
@@ -160,6 +177,118 @@ def main(argv: list[str] | None = None) -> int:
     )
     win.close()
     tmp.cleanup()
+    return 0
+
+
+def _synthetic_photo(path: Path, w: int = 1152, h: int = 864) -> Path:
+    """A photo-sized picture with smooth areas, edges and texture (any content will do)."""
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+    rgb = np.stack(
+        [
+            0.5 + 0.4 * np.sin(xx / 37.0) * np.cos(yy / 53.0),
+            0.5 + 0.4 * np.sin((xx + yy) / 71.0),
+            (xx // 96 + yy // 96) % 2 * 0.5 + 0.25,
+        ],
+        axis=-1,
+    )
+    rgb = np.clip(rgb + rng.normal(0, 0.04, rgb.shape), 0, 1)
+    Image.fromarray((rgb * 255).astype(np.uint8), "RGB").save(path)
+    return path
+
+
+def _whole_path(app, win, args, tmp: Path, model_desc: str, wait) -> int:  # noqa: ANN001
+    """Each phase driven like a user would, the UI thread's lateness recorded per phase."""
+    from PySide6.QtCore import QElapsedTimer, QPoint, Qt, QTimer
+    from PySide6.QtTest import QTest
+
+    image = Path(args.image) if args.image else _synthetic_photo(tmp / "photo_1152x864.png")
+    clock = QElapsedTimer()
+    clock.start()
+    lateness: list[float] = []
+    last = [clock.nsecsElapsed()]
+
+    def tick() -> None:
+        now = clock.nsecsElapsed()
+        lateness.append(max(0.0, (now - last[0]) / 1e9 - INTERVAL_MS / 1000.0))
+        last[0] = now
+
+    timer = QTimer()
+    timer.setTimerType(Qt.TimerType.PreciseTimer)
+    timer.setInterval(INTERVAL_MS)
+    timer.timeout.connect(tick)
+    wait(lambda: False, 1.0)
+    last[0] = clock.nsecsElapsed()
+    timer.start()
+    phases: dict[str, float] = {}
+    seconds: dict[str, float] = {}
+
+    def phase(name: str, start, done, timeout_s: float) -> bool:  # noqa: ANN001
+        lateness.clear()
+        t0 = time.monotonic()
+        start()
+        ok = wait(done, timeout_s)
+        # The tick that ends the phase may itself be the late one: let it land.
+        wait(lambda: False, 0.05)
+        seconds[name] = time.monotonic() - t0
+        phases[name] = max(lateness) * 1000.0 if lateness else float("nan")
+        if not ok:
+            print(f"phase {name} did not finish", file=sys.stderr)
+        return ok
+
+    loaded: list[bool] = []
+    win.image_loaded.connect(lambda ok: loaded.append(ok))
+    if not phase(
+        "open",
+        lambda: win.load_image(image),
+        lambda: bool(loaded) and win.view.bicubic_ready(),
+        120,
+    ):
+        return 1
+    if not loaded[0]:
+        print(f"could not open {image}: {win.errors}", file=sys.stderr)
+        return 1
+    outputs: list[object] = []
+    win.worker.output.connect(lambda out: outputs.append(out))
+    done: list[bool] = []
+    win.run_done.connect(lambda ok: done.append(ok))
+    if not phase("upscale", win.upscale, lambda: bool(outputs) or bool(done), 3600):
+        return 1
+    if not phase("result", lambda: None, lambda: bool(done), 600) or not done[0]:
+        print(f"upscale failed: {win.errors}", file=sys.stderr)
+        return 1
+    view = win.view
+    y = view.height() // 2
+
+    def drag() -> None:
+        x0 = int(view.divider * view.width())
+        QTest.mousePress(view, Qt.MouseButton.LeftButton, pos=QPoint(x0, y))
+        for i in range(41):
+            QTest.mouseMove(view, QPoint(int(view.width() * i / 40), y))
+            app.processEvents()  # the repaint of each step
+        QTest.mouseRelease(view, Qt.MouseButton.LeftButton, pos=QPoint(view.width() - 1, y))
+
+    phase("slider", drag, lambda: True, 60)
+    exported: list[bool] = []
+    win.export_done.connect(lambda ok: exported.append(ok))
+    out_path = tmp / "export_x.png"
+    if not phase("export", lambda: win.export_to(out_path), lambda: bool(exported), 600):
+        return 1
+    timer.stop()
+    shape = win.result.image.shape if win.result is not None else None
+    print(f"model: {model_desc}; image: {image.name}; result {shape}; device {args.device}")
+    print(f"UI thread lateness per phase (timer every {INTERVAL_MS} ms), ms and phase seconds:")
+    for name, ms in phases.items():
+        print(f"  {name:8} max {ms:8.1f} ms   ({seconds[name]:.2f} s)")
+    summary = {
+        "max_ms": round(max(phases.values()), 2),
+        "phases": {k: round(v, 2) for k, v in phases.items()},
+    }
+    if args.json:
+        print(json.dumps(summary))
+    win.close()
     return 0
 
 

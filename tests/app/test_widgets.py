@@ -7,9 +7,10 @@ from types import SimpleNamespace
 import numpy as np
 import pyqtgraph as pg
 import pytest
-from PySide6.QtCore import QPoint, QPointF, Qt
-from PySide6.QtGui import QWheelEvent
+from PySide6.QtCore import QEvent, QPoint, QPointF, Qt
+from PySide6.QtGui import QMouseEvent, QWheelEvent
 from PySide6.QtTest import QTest
+from PySide6.QtWidgets import QApplication
 from seemore_app.compare_view import CompareView
 from seemore_app.inside_view import (
     GRID_MAX_PIXELS,
@@ -263,3 +264,101 @@ def test_refcount_guard_keeps_none_and_true_alive(qapp) -> None:
     # Back to where it was, or (with the guard on) at least to the guard's reserve.
     assert sys.getrefcount(None) >= min(before[0], qtfix.HEADROOM) - 100
     assert sys.getrefcount(True) >= min(before[1], qtfix.HEADROOM) - 100
+
+
+def test_fit_never_enlarges_a_small_image(view: CompareView) -> None:
+    view.set_input(_rand(10, 10, 6), 2)  # 20x20 output in a 400x240 view
+    assert view.zoom == 1.0
+    view.set_input(_rand(200, 300, 6), 2)  # 600x400: shrunk to fit
+    assert view.zoom == pytest.approx(min(400 / 600, 240 / 400))
+
+
+def test_bicubic_before_is_built_off_the_ui_thread(qtbot, view: CompareView) -> None:
+    lr = _rand(24, 32, 7)
+    view.set_input(lr, 2)
+    view.grab()  # the first paint asks for the bicubic picture and does not wait for it
+    assert "preparing" in view._texts()["before"]
+    qtbot.waitUntil(view.bicubic_ready, timeout=10_000)
+    assert "preparing" not in view._texts()["before"]
+    from PIL import Image
+
+    u8 = (lr * 255 + 0.5).astype(np.uint8)
+    want = np.asarray(Image.fromarray(u8).resize((64, 48), Image.Resampling.BICUBIC))
+    view.set_zoom(1.0)
+    shot = _grab(view)
+    off = view._offset()
+    ox, oy = int(off.x()), int(off.y())
+    np.testing.assert_array_equal(shot[oy : oy + 48, ox : ox + 64], want)
+
+
+def test_space_held_swaps_before_and_after(qtbot, view: CompareView) -> None:
+    lr = np.zeros((24, 32, 3), np.float32)
+    sr = np.ones((48, 64, 3), np.float32)
+    view.set_input(lr, 2)
+    view.set_before_mode("nearest")
+    view.set_result(sr, 2, "After")
+    view.set_zoom(8.0)
+    x = int(view.divider * view.width())
+    assert _grab(view)[200, x - 20].max() == 0
+    QTest.keyPress(view, Qt.Key.Key_Space)
+    assert view.flipped
+    shot = _grab(view)
+    assert shot[200, x - 20].min() == 255 and shot[200, x + 20].max() == 0
+    assert _texts_left(view) == view._texts()["after"]
+    QTest.keyRelease(view, Qt.Key.Key_Space)
+    assert not view.flipped and _grab(view)[200, x - 20].max() == 0
+
+
+def _texts_left(view: CompareView) -> str:
+    first, _ = view._sides()
+    return view._texts()[first]
+
+
+def test_lens_magnifies_under_the_mouse(qtbot, view: CompareView) -> None:
+    # A checkerboard of 1-pixel squares: at 100% in the view, the lens shows 4x4 blocks.
+    view.resize(800, 600)
+    yy, xx = np.mgrid[0:300, 0:400]
+    board = ((xx + yy) % 2).astype(np.float32)[..., None].repeat(3, 2)
+    view.set_input(board[::2, ::2], 2)
+    view.set_result(board, 2, "After")
+    view.set_zoom(1.0)  # the canvas sits at x 200-600, y 150-450
+    view.set_divider(0.0)  # all "after"
+    QTest.keyPress(view, Qt.Key.Key_M)
+    assert view.lens
+    # Sent directly: QTest.mouseMove sends nothing when the cursor is already there.
+    pos = QPointF(300, 300)
+    move = QMouseEvent(
+        QEvent.Type.MouseMove,
+        pos,
+        view.mapToGlobal(pos),
+        Qt.MouseButton.NoButton,
+        Qt.MouseButton.NoButton,
+        Qt.KeyboardModifier.NoModifier,
+    )
+    QApplication.sendEvent(view, move)
+    assert view._mouse == pos
+    shot = _grab(view)
+    row = shot[300, 260:340, 0].astype(int)
+    runs = np.diff(np.flatnonzero(np.diff(row) != 0))
+    assert runs.size > 5 and np.all(runs == 4), row  # each pixel drawn 4 wide
+    outside = shot[420, 450:550, 0].astype(int)
+    assert np.all(np.abs(np.diff(outside)) == 255)  # the view itself stays at 100%
+    QTest.keyPress(view, Qt.Key.Key_M)
+    assert not view.lens
+
+
+def test_plots_follow_the_dark_theme(qtbot) -> None:
+    from seemore_app import theme
+
+    panel = RoutingPanel()
+    qtbot.addWidget(panel)
+    try:
+        assert theme.apply("dark")
+        panel.set_output(RunOutput(1, "full", None, 2, "T", routing=_records()))
+        # The palette change reaches the panel as an event, which restyles the plots.
+        qtbot.waitUntil(lambda: panel.bars.backgroundBrush().color().lightness() < 80)
+        assert panel.heat_bar.axis.textPen().color().lightness() > 150
+        assert panel.palette().window().color().lightness() < 128
+    finally:
+        theme.apply("light")
+    qtbot.waitUntil(lambda: panel.bars.backgroundBrush().color().lightness() > 200)

@@ -1,0 +1,323 @@
+"""Export: where and how to save the result (format options, size), and the saving itself.
+
+The dialog proposes a name next to the source image (`photo_x4.png`, or `photo_x4 (2).png`
+when that exists, so a proposal never overwrites), shows only the options that apply to
+the chosen format, and can open the folder afterwards. `write_export` does the writing
+through `seemore_core.imageio.write_image` (atomic, metadata kept, never over the input)
+and runs on a background thread.
+"""
+
+from __future__ import annotations
+
+import inspect
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QDialog,
+    QDialogButtonBox,
+    QFileDialog,
+    QFormLayout,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QPushButton,
+    QSpinBox,
+    QVBoxLayout,
+    QWidget,
+)
+
+from seemore_core.imageio import LoadedImage, upscale_alpha, write_image
+
+FORMATS: tuple[tuple[str, str], ...] = (
+    ("png", "PNG (lossless)"),
+    ("jpg", "JPEG"),
+    ("webp", "WebP"),
+    ("tif", "TIFF (lossless)"),
+)
+SIXTEEN_BIT = ("png", "tif")
+SUFFIX_FORMATS = {
+    ".png": "png",
+    ".jpg": "jpg",
+    ".jpeg": "jpg",
+    ".webp": "webp",
+    ".tif": "tif",
+    ".tiff": "tif",
+}
+DEFAULT_QUALITY = 95
+DEFAULT_PNG_LEVEL = 6  # zlib's default: the usual size/speed trade-off
+
+
+def png_level_supported() -> bool:
+    """Whether the core writer takes a PNG compression level (newer versions do)."""
+    return "compress_level" in inspect.signature(write_image).parameters
+
+
+@dataclass(frozen=True)
+class ExportOptions:
+    path: Path
+    format: str = "png"  # png, jpg, webp, tif
+    quality: int = DEFAULT_QUALITY  # JPEG and lossy WebP
+    png_level: int = DEFAULT_PNG_LEVEL  # 0 (fast, big) .. 9 (slow, small)
+    webp_lossless: bool = False
+    sixteen_bit: bool = False  # PNG and TIFF only
+    longest_side: int | None = None  # downscale so the longer side is this many pixels
+    open_folder: bool = False
+    overwrite: bool = False
+
+
+def auto_name(source: Path | None, name: str, scale: int, fmt: str, folder: Path) -> Path:
+    """`<stem>_x<scale>.<fmt>` next to the source (or in `folder`), never an existing file."""
+    stem = (source.stem if source is not None else Path(name).stem) or "image"
+    if stem == "clipboard image":
+        stem = "clipboard"
+    where = source.parent if source is not None else folder
+    base = f"{stem}_x{scale}"
+    p = where / f"{base}.{fmt}"
+    n = 2
+    while p.exists():
+        p = where / f"{base} ({n}).{fmt}"
+        n += 1
+    return p
+
+
+def resized_size(w: int, h: int, longest: int) -> tuple[int, int]:
+    """(w, h) scaled so that the longer side is `longest` pixels, aspect kept."""
+    f = longest / max(w, h)
+    return max(1, round(w * f)), max(1, round(h * f))
+
+
+@dataclass(frozen=True)
+class ExportOutcome:
+    path: Path
+    error: str = ""  # empty when written
+
+
+def run_export(
+    opts: ExportOptions, image: np.ndarray, like: LoadedImage, scale: int
+) -> ExportOutcome:
+    """`write_export`, with the writer's refusals as a message (off the UI thread)."""
+    from seemore_core.errors import SeemoreError
+
+    try:
+        return ExportOutcome(write_export(opts, image, like, scale))
+    except SeemoreError as e:
+        return ExportOutcome(opts.path, str(e))
+    except OSError as e:
+        return ExportOutcome(opts.path, f"{opts.path}: {e.strerror or e}")
+    except MemoryError:
+        return ExportOutcome(opts.path, "not enough memory to encode the image")
+
+
+def write_export(opts: ExportOptions, image: np.ndarray, like: LoadedImage, scale: int) -> Path:
+    """Write the result with its input's alpha, ICC, EXIF; runs off the UI thread."""
+    from PIL import Image
+
+    alpha = None
+    if like.alpha is not None:
+        alpha = upscale_alpha(like.alpha, scale)[: image.shape[0], : image.shape[1]]
+    if opts.longest_side is not None:
+        h, w = image.shape[:2]
+        if opts.longest_side < max(w, h):
+            # Lanczos from the larger result: sharper than asking a smaller scale would
+            # give, and it is how the size was promised in the dialog.
+            size = resized_size(w, h, opts.longest_side)
+            planes = [
+                np.asarray(
+                    Image.fromarray(np.ascontiguousarray(image[:, :, c]), "F").resize(
+                        size, Image.Resampling.LANCZOS
+                    )
+                )
+                for c in range(image.shape[2])
+            ]
+            image = np.clip(np.stack(planes, axis=-1), 0.0, 1.0)
+            if alpha is not None:
+                a = Image.fromarray(np.ascontiguousarray(alpha, dtype=np.float32), "F")
+                alpha = np.clip(np.asarray(a.resize(size, Image.Resampling.LANCZOS)), 0.0, 1.0)
+    quality = opts.quality
+    if opts.format == "webp" and opts.webp_lossless:
+        quality = 100  # the core writer's way of saying lossless WebP
+    extra: dict[str, int] = {}
+    if opts.format == "png" and png_level_supported():
+        extra["compress_level"] = opts.png_level
+    bit_depth = 16 if opts.sixteen_bit and opts.format in SIXTEEN_BIT else 8
+    return write_image(
+        opts.path,
+        image,
+        alpha=alpha,
+        like=like,
+        format=opts.format,
+        bit_depth=bit_depth,
+        quality=quality,
+        overwrite=opts.overwrite,
+        **extra,
+    )
+
+
+class ExportDialog(QDialog):
+    """Format, options and place for one result; `options()` after it is accepted."""
+
+    def __init__(
+        self,
+        path: Path,
+        result_size: tuple[int, int],
+        source_bits: int = 8,
+        parent: QWidget | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("Export upscaled image")
+        self._size = result_size
+        fmt = path.suffix.lower().lstrip(".") or "png"
+        fmt = "jpg" if fmt == "jpeg" else ("tif" if fmt == "tiff" else fmt)
+
+        self.path_edit = QLineEdit(str(path))
+        browse = QPushButton("Browse…")
+        browse.clicked.connect(self._browse)
+        row = QHBoxLayout()
+        row.addWidget(self.path_edit, 1)
+        row.addWidget(browse)
+
+        self.format = QComboBox()
+        for key, label in FORMATS:
+            self.format.addItem(label, key)
+        i = self.format.findData(fmt)
+        self.format.setCurrentIndex(max(0, i))
+
+        self.quality = QSpinBox()
+        self.quality.setRange(1, 100)
+        self.quality.setValue(DEFAULT_QUALITY)
+        self.quality.setToolTip("Higher: larger files, fewer artefacts. 90+ keeps full colour.")
+        self.lossless = QCheckBox("Lossless")
+        self.png_level = QSpinBox()
+        self.png_level.setRange(0, 9)
+        self.png_level.setValue(DEFAULT_PNG_LEVEL)
+        self.png_level.setToolTip(
+            "0: fastest, largest; 9: slowest, smallest. The pixels are the same."
+        )
+        if not png_level_supported():
+            self.png_level.setEnabled(False)
+            self.png_level.setToolTip("This version of the writer uses level 6.")
+        self.sixteen = QCheckBox("16 bits per channel")
+        self.sixteen.setChecked(source_bits == 16)
+        self.sixteen.setToolTip("Keeps the network's fine gradations; files are twice as big.")
+        self.size_mode = QComboBox()
+        self.size_mode.addItem(f"Full result ({result_size[0]}x{result_size[1]})", None)
+        self.size_mode.addItem("Longest side…", "longest")
+        self.longest = QSpinBox()
+        self.longest.setRange(16, max(16, max(result_size)))
+        self.longest.setValue(max(result_size))
+        self.longest.setSuffix(" px")
+        self.size_note = QLabel("")
+        self.open_folder = QCheckBox("Open the folder after saving")
+
+        form = QFormLayout()
+        form.addRow("File", row)
+        form.addRow("Format", self.format)
+        self._rows: dict[str, QWidget] = {}
+        for key, label, w in (
+            ("quality", "Quality", self.quality),
+            ("lossless", "", self.lossless),
+            ("png_level", "Compression", self.png_level),
+            ("sixteen", "", self.sixteen),
+        ):
+            form.addRow(label, w)
+            self._rows[key] = w
+        size_row = QHBoxLayout()
+        size_row.addWidget(self.size_mode)
+        size_row.addWidget(self.longest)
+        size_row.addWidget(self.size_note, 1)
+        form.addRow("Size", size_row)
+        form.addRow("", self.open_folder)
+        self._form = form
+
+        buttons = QDialogButtonBox(
+            QDialogButtonBox.StandardButton.Save | QDialogButtonBox.StandardButton.Cancel
+        )
+        buttons.accepted.connect(self.accept)
+        buttons.rejected.connect(self.reject)
+        lay = QVBoxLayout(self)
+        lay.addLayout(form)
+        lay.addWidget(buttons)
+
+        self.format.currentIndexChanged.connect(self._format_changed)
+        self.lossless.toggled.connect(self._update_rows)
+        self.size_mode.currentIndexChanged.connect(self._update_rows)
+        self.longest.valueChanged.connect(self._update_rows)
+        self._update_rows()
+        self.resize(560, self.sizeHint().height())
+
+    def chosen_format(self) -> str:
+        return str(self.format.currentData())
+
+    def _format_changed(self) -> None:
+        fmt = self.chosen_format()
+        p = Path(self.path_edit.text().strip() or "image")
+        self.path_edit.setText(str(p.with_suffix(f".{fmt}")))
+        self._update_rows()
+
+    def _update_rows(self) -> None:
+        fmt = self.chosen_format()
+        show = {
+            "quality": fmt == "jpg" or (fmt == "webp" and not self.lossless.isChecked()),
+            "lossless": fmt == "webp",
+            "png_level": fmt == "png",
+            "sixteen": fmt in SIXTEEN_BIT,
+        }
+        for key, w in self._rows.items():
+            self._form.setRowVisible(w, show[key])
+        by_side = self.size_mode.currentData() == "longest"
+        self.longest.setVisible(by_side)
+        if by_side:
+            w, h = resized_size(*self._size, self.longest.value())
+            self.size_note.setText(f"→ {w}x{h} (Lanczos)")
+        else:
+            self.size_note.setText("")
+
+    def _browse(self) -> None:
+        fmt = self.chosen_format()
+        label = dict(FORMATS)[fmt]
+        path, _ = QFileDialog.getSaveFileName(
+            self,
+            "Export to",
+            self.path_edit.text(),
+            f"{label} (*.{fmt})",
+            options=QFileDialog.Option.DontConfirmOverwrite,  # asked on Save instead
+        )
+        if path:
+            p = Path(path)
+            self.path_edit.setText(str(p if p.suffix else p.with_suffix(f".{fmt}")))
+
+    def options(self) -> ExportOptions:
+        fmt = self.chosen_format()
+        p = Path(self.path_edit.text().strip()).expanduser()
+        typed = SUFFIX_FORMATS.get(p.suffix.lower())
+        if typed is not None:
+            fmt = typed  # a suffix typed by hand says what the file is
+        elif not p.suffix:
+            p = p.with_suffix(f".{fmt}")
+        by_side = self.size_mode.currentData() == "longest"
+        return ExportOptions(
+            path=p,
+            format=fmt,
+            quality=self.quality.value(),
+            png_level=self.png_level.value(),
+            webp_lossless=self.lossless.isChecked(),
+            sixteen_bit=self.sixteen.isChecked() and fmt in SIXTEEN_BIT,
+            longest_side=self.longest.value() if by_side else None,
+            open_folder=self.open_folder.isChecked(),
+        )
+
+
+__all__ = [
+    "ExportDialog",
+    "ExportOptions",
+    "ExportOutcome",
+    "run_export",
+    "auto_name",
+    "png_level_supported",
+    "resized_size",
+    "write_export",
+]

@@ -1,0 +1,125 @@
+"""The export dialog: names next to the source, options per format, files really written."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+from seemore_app.export_dialog import ExportDialog, auto_name, resized_size
+
+from seemore_core.imageio import read_image
+
+RUN_TIMEOUT_MS = 60_000
+
+
+def test_auto_name_sits_next_to_the_source_and_never_overwrites(tmp_path: Path) -> None:
+    src = tmp_path / "photo.jpg"
+    src.write_bytes(b"x")
+    assert auto_name(src, "photo.jpg", 4, "png", Path("/elsewhere")) == tmp_path / "photo_x4.png"
+    (tmp_path / "photo_x4.png").write_bytes(b"taken")
+    (tmp_path / "photo_x4 (2).png").write_bytes(b"taken")
+    assert auto_name(src, "photo.jpg", 4, "png", tmp_path).name == "photo_x4 (3).png"
+    # A pasted image has no file: the export folder, a readable stem.
+    assert auto_name(None, "clipboard image", 2, "webp", tmp_path) == tmp_path / "clipboard_x2.webp"
+
+
+def test_dialog_shows_the_options_of_the_chosen_format(qtbot, tmp_path: Path) -> None:
+    dlg = ExportDialog(tmp_path / "a_x2.png", (640, 480), 8)
+    qtbot.addWidget(dlg)
+    dlg.show()
+
+    def visible() -> set[str]:
+        return {k for k, w in dlg._rows.items() if w.isVisibleTo(dlg)}
+
+    assert visible() == {"png_level", "sixteen"}
+    dlg.format.setCurrentIndex(dlg.format.findData("jpg"))
+    assert dlg.path_edit.text().endswith("a_x2.jpg") and visible() == {"quality"}
+    dlg.format.setCurrentIndex(dlg.format.findData("webp"))
+    assert visible() == {"quality", "lossless"}
+    dlg.lossless.setChecked(True)
+    assert visible() == {"lossless"}  # lossless has no quality to choose
+    dlg.size_mode.setCurrentIndex(dlg.size_mode.findData("longest"))
+    dlg.longest.setValue(320)
+    assert "320x240" in dlg.size_note.text()
+    opts = dlg.options()
+    assert (opts.format, opts.webp_lossless, opts.longest_side) == ("webp", True, 320)
+    assert not opts.sixteen_bit  # WebP holds 8 bits
+    assert resized_size(640, 480, 320) == (320, 240)
+
+
+def test_export_options_reach_the_files(qtbot, window, small_png: Path, tmp_path: Path) -> None:
+    window.load_image(small_png)
+    assert window.bg.wait_idle(30_000)
+    with qtbot.waitSignal(window.run_done, timeout=RUN_TIMEOUT_MS) as blocker:
+        window.upscale()
+    assert blocker.args == [True], window.errors
+    result_u8 = (np.clip(window.result.image, 0, 1) * 255 + 0.5).astype(np.uint8)
+
+    dlg = window.save_dialog()
+    # Proposed next to the source, named after it and the scale.
+    assert Path(dlg.path_edit.text()) == small_png.parent / "small_x2.png"
+    asked: list[str] = []
+    window._confirm = lambda title, text: asked.append(text) or False  # never a modal box
+    opened: list[Path] = []
+    window.open_folder = lambda folder: opened.append(folder)
+
+    def save(set_up) -> Path:  # noqa: ANN001
+        d = window.save_dialog()
+        set_up(d)
+        path = d.options().path
+        with qtbot.waitSignal(window.export_done, timeout=RUN_TIMEOUT_MS) as b:
+            d.accept()
+        assert b.args == [True], window.errors
+        return path
+
+    def webp(d: ExportDialog) -> None:
+        d.format.setCurrentIndex(d.format.findData("webp"))
+        d.lossless.setChecked(True)
+        d.open_folder.setChecked(True)
+
+    p = save(webp)
+    assert p.name == "small_x2.webp" and opened == [p.parent]
+    with Image.open(p) as im:
+        assert im.format == "WEBP"
+        np.testing.assert_array_equal(np.asarray(im.convert("RGB")), result_u8)  # lossless
+
+    def jpeg(quality: int):  # noqa: ANN202
+        def set_up(d: ExportDialog) -> None:
+            d.format.setCurrentIndex(d.format.findData("jpg"))
+            d.path_edit.setText(str(tmp_path / f"q{quality}.jpg"))
+            d.quality.setValue(quality)
+
+        return set_up
+
+    low, high = save(jpeg(30)), save(jpeg(95))
+    assert low.stat().st_size < high.stat().st_size  # the quality was used
+
+    def png16(d: ExportDialog) -> None:
+        d.path_edit.setText(str(tmp_path / "deep.png"))
+        d.sixteen.setChecked(True)
+
+    deep = read_image(save(png16))
+    assert deep.bit_depth == 16 and deep.rgb.shape == (48, 64, 3)
+
+    def smaller(d: ExportDialog) -> None:
+        d.path_edit.setText(str(tmp_path / "little.png"))
+        d.size_mode.setCurrentIndex(d.size_mode.findData("longest"))
+        d.longest.setValue(32)
+
+    with Image.open(save(smaller)) as im:
+        assert im.size == (32, 24)
+
+    # The proposal moves on once a name is taken, so nothing is overwritten silently.
+    # (The last format used, PNG, is proposed again.)
+    assert Path(window.save_dialog().path_edit.text()).name == "small_x2.png"
+    (small_png.parent / "small_x2.png").write_bytes(b"someone else's")
+    assert Path(window.save_dialog().path_edit.text()).name == "small_x2 (2).png"
+    assert asked == []
+    # Over the source itself: refused by the writer, with a message, the source intact.
+    before = small_png.read_bytes()
+    window._confirm = lambda title, text: True
+    with qtbot.waitSignal(window.export_done, timeout=RUN_TIMEOUT_MS) as b:
+        assert window.export_to(small_png)
+    assert b.args == [False] and "input image" in window.errors[-1]
+    assert small_png.read_bytes() == before
