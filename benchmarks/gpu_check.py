@@ -31,6 +31,7 @@ failed, 1 otherwise, 2 for a usage error.
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import math
 import os
@@ -303,7 +304,8 @@ def check_speed(dev: torch.device, sz: Sizes, model: SeemoRe) -> Check:
         try:
             # The plain network: oneDNN's fused CPU ops (the fast copy) cannot be traced,
             # and on CUDA the two differ only in how convs are split.
-            plain = Engine(model, device=str(dev), precision="fp32", fast=False).model
+            # fast=False moves the module it is given: a copy, so `model` stays put.
+            plain = Engine(copy.deepcopy(model), str(dev), "fp32", fast=False).model
             traced = trace_fixed(plain, xc)
             timed("fixed-route trace fp32", lambda: traced(xc))
             if dev.type != "cuda":
