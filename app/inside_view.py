@@ -282,7 +282,6 @@ class RoutingPanel(QWidget):
         self.uniform = pg.InfiniteLine(
             angle=0, movable=False, pen=pg.mkPen("#888", width=1, style=Qt.PenStyle.DashLine)
         )
-        self.uniform_label = _cell_text("1/E", "#888", centred=False)
         self.heat = _plot()
         self.heat.setMouseEnabled(x=False, y=False)
         self.heat.invertY(True)
@@ -306,7 +305,11 @@ class RoutingPanel(QWidget):
         self._bar_marks = pg.ScatterPlotItem(symbol="t1", size=9, pen=None)
         self.bars.addItem(self._bar_marks)
         self.bars.addItem(self.uniform)
-        self.bars.addItem(self.uniform_label)
+        # Plain numbers: pyqtgraph would otherwise rescale 0.3 to "300 (x0.001)".
+        self.bars.getAxis("left").enableAutoSIPrefix(False)
+        self.heat_bar.axis.enableAutoSIPrefix(False)
+        # Room above the plot for the colour bar's top label.
+        self.heat.getPlotItem().setContentsMargins(0, 8, 0, 0)
 
         self.tile_box = QWidget()
         tl = QVBoxLayout(self.tile_box)
@@ -433,7 +436,6 @@ class RoutingPanel(QWidget):
             _style_plot(w)
         self.tile_view.setBackground(c.background)
         self.uniform.setPen(pg.mkPen(c.axis, width=1, style=Qt.PenStyle.DashLine))
-        self.uniform_label.setBrush(QBrush(QColor(c.text)))
         self.heat_bar.axis.setTextPen(c.text)
         self.heat_bar.axis.setPen(c.axis)
         if self.records:
@@ -478,19 +480,19 @@ class RoutingPanel(QWidget):
         self._bar_marks.setData(mx, my, brush=pg.mkBrush(c.mark))
         u = 1.0 / n_e
         self.uniform.setValue(u)
-        self.uniform_label.setText(f"uniform 1/E = {u:.2f}")
-        self.uniform_label.setPos(-0.55, u)
         self.bars.getAxis("bottom").setTicks([self._block_ticks([r.block for r in recs])])
         self.bars.setLabel("bottom", "" if len(recs) <= BLOCK_TICKS_SPELLED else "block")
         self.bars.setXRange(-0.6, len(recs) - 0.4, padding=0)
         self.bars.setYRange(0, y_max, padding=0)
         self.bar_range = (0.0, y_max)
+        # The legend under the plot, never over the bars; the dashed line is in it.
         self.legend.setText(
             " ".join(
                 f"<span style='color:{expert_colour(j).name()}'>■</span>&nbsp;"
                 f"{self._expert_name(j)}"
                 for j in range(n_e)
             )
+            + f" &nbsp;<span style='color:{c.axis}'>╌╌</span>&nbsp;uniform 1/E = {u:.2f}"
         )
 
     def _draw_heat(self) -> None:
@@ -504,7 +506,7 @@ class RoutingPanel(QWidget):
         self.heat_levels = (lo, hi)
         self.heat_img.setImage(probs, levels=(lo, hi))
         self.heat_bar.setLevels((lo, hi))
-        self.heat_bar.axis.setTicks([[(lo, "0"), (u, f"1/E {u:.2f}"), (hi, f"{hi:.2f}")], []])
+        self.heat_bar.axis.setTicks([[(lo, "0"), (u, "1/E"), (hi, f"{hi:.2f}")], []])
         rect = QRectF(-0.5, -0.5, n_e, n_b)
         self.heat_img.setRect(rect)
         big = n_b * n_e <= 200  # numbers only where they fit
@@ -633,6 +635,8 @@ class FeaturePanel(QWidget):
         self.vector_title = QLabel("Feature vector at the clicked pixel")
         self.vector.setLabel("bottom", "channel")
         self.vector.setLabel("left", "value")
+        self.vector.getAxis("left").enableAutoSIPrefix(False)
+        self.cbar.axis.enableAutoSIPrefix(False)
         self.vector.setMaximumHeight(170)
 
         content = QWidget()

@@ -43,7 +43,6 @@ from PySide6.QtWidgets import (
     QProgressBar,
     QPushButton,
     QToolBar,
-    QToolButton,
 )
 
 from seemore_core.imageio import (
@@ -414,17 +413,15 @@ class MainWindow(QMainWindow):
             ("100%", lambda: self.view.set_zoom(1.0), "One output pixel per screen pixel"),
             ("200%", lambda: self.view.set_zoom(2.0), "Each output pixel as 2x2 (Ctrl+2)"),
         ):
-            b = QToolButton()
-            b.setText(text)
+            b = QPushButton(text)
             b.setToolTip(tip)
-            b.setAutoRaise(False)
+            b.setStyleSheet("QPushButton { padding: 2px 8px; }")
             b.clicked.connect(slot)
             vb.addWidget(b)
         vb.addSeparator()
-        self.lens_button = QToolButton()
-        self.lens_button.setText("Lens")
+        self.lens_button = QPushButton("Lens")
         self.lens_button.setCheckable(True)
-        self.lens_button.setAutoRaise(False)
+        self.lens_button.setStyleSheet("QPushButton { padding: 2px 8px; }")
         self.lens_button.setToolTip(
             "Magnifier under the mouse, 4x the view's zoom (M). Hold Space to swap before/after."
         )

@@ -156,7 +156,7 @@ def test_routing_axes_fit_the_data_and_mark_the_uniform_level(qtbot) -> None:
     lo, hi = panel.bar_range
     assert lo == 0.0 and 0.43 < hi <= 0.55  # fitted, not 0-1.15
     assert panel.uniform.value() == pytest.approx(1 / 3)
-    assert "1/E" in panel.uniform_label.text()
+    assert "uniform 1/E = 0.33" in panel.legend.text()
     # The heat map's colours start at 0, so 0.28 and 0.43 are not made to look opposite.
     assert panel.heat_levels[0] == 0.0 and panel.heat_levels[1] >= 0.43
     ticks = panel.bars.getAxis("bottom")._tickLevels[0]
