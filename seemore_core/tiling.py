@@ -13,6 +13,12 @@ bilinearly over the whole image. So each residual group runs in passes over tile
    and the coarse map upsampled at global coordinates; written into map B.
 3. SME: per tile with a halo from B, written back into map A.
 
+The runner only schedules: every computation is a stage the arch exposes (`SeemoRe.head`
+and `merge`, `RME.front` and `back`, `MoREBlock.pool` and `spread`,
+`Router.probs_from_mean`, `SME` itself), so the network's forward has one definition.
+The one tiling-specific piece is `upsample_window`, a window of the calibration's
+bilinear upsampling at global coordinates.
+
 Windows are clipped to the image, so each conv's own zero padding falls exactly on the
 image border, as in a whole-image run; the wrong values near an interior window edge lie
 inside the halo and are dropped. Two full-size feature maps (A, B) exist at a time, in
@@ -199,12 +205,20 @@ class TiledRunner:
             y0, y1, x0, x1 = self.region
             self.features[(block, name)] = fmap[..., y0:y1, x0:x1].clone()
 
-    # -- the passes --------------------------------------------------------------------
-    def _head(self, x: torch.Tensor) -> torch.Tensor:
-        return self.m.conv_1((x - self.m.mean) * self.cfg.img_range)
+    def _probe(
+        self, block: int, points: tuple[str, ...], forced: torch.Tensor | None = None
+    ) -> Probe:
+        """A probe for one tile: the asked points among `points`, routing forced if given."""
+        wanted = frozenset(p for p in points if self._wants(block, p))
+        return Probe(
+            points=wanted, forced=None if forced is None else {block: forced}, to_cpu=False
+        )
 
-    def _more_front(self, rme: RME, a: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        return rme.block.front(rme.norm_1(a))
+    def _keep_probe(self, probe: Probe, box: Box, win: Box) -> None:
+        for (block, name), t in probe.features.items():
+            self._keep(block, name, _crop(t, box, win), box)
+
+    # -- the passes: only scheduling; every computation is a stage of the arch ----------
 
     def _sweep(
         self, boxes: list[Box], fn: Callable[[Box], None], *, counter: Iterator[int], total: int
@@ -237,50 +251,39 @@ class TiledRunner:
 
         def pass_a(box: Box) -> None:
             win = _window(box, 2, h, w)
-            xb, k = self._more_front(rme, self._dev(a[..., win[0] : win[1], win[2] : win[3]]))
+            xb, k = rme.front(self._dev(a[..., win[0] : win[1], win[2] : win[3]]))
             xc, kc = _crop(xb, box, win), _crop(k, box, win)
             acc.add_(xc.double().sum((0, 2, 3)).cpu())
             if front is not None:
                 front[0][..., box[0] : box[1], box[2] : box[3]] = xc.float().cpu()
                 front[1][..., box[0] : box[1], box[2] : box[3]] = kc.float().cpu()
-            for _ in range(cfg.recursive):
-                if min(kc.shape[-2:]) < 4:
-                    return  # an edge strip too thin to hold a whole coarse cell
-                kc = more.agg_conv(kc)
+            if min(kc.shape[-2:]) < g:
+                return  # an edge strip too thin to hold a whole coarse cell
+            kc = more.pool(kc)
             cy, cx = box[0] // g, box[2] // g
             coarse[..., cy : cy + kc.shape[-2], cx : cx + kc.shape[-1]] = kc.float().cpu()
 
         sweep(pass_a)
         mean = (acc / (h * w)).to(torch.float32)[None]
-        logits = more.moe_layer.gate.body[2](mean.to(self.device, self.dtype))
-        probs = torch.softmax(logits.float(), dim=-1)
+        probs = more.moe_layer.gate.probs_from_mean(mean.to(self.device, self.dtype))
         top_w, top_i = probs.topk(cfg.topk, dim=-1)
-        kmap = more.conv(self._dev(coarse))
+        kmap = more.spread(self._dev(coarse))
 
         def pass_b(box: Box) -> None:
             if front is None:
                 win = _window(box, 3, h, w)  # 2 for the front's convs, 1 for the FFN's
                 aw = self._dev(a[..., win[0] : win[1], win[2] : win[3]])
-                xb, k = self._more_front(rme, aw)
+                xb, k = rme.front(aw)
             else:
                 win = _window(box, 1, h, w)
                 sl = (..., slice(win[0], win[1]), slice(win[2], win[3]))
                 aw, xb, k = self._dev(a[sl]), self._dev(front[0][sl]), self._dev(front[1][sl])
+            # The calibration's upsampling at global coordinates: `calibrate` windowed.
             k = k + upsample_window(kmap, (h, w), win)
-            want_low = self._wants(i, "expert_lowrank")
-            probe = Probe(
-                points=frozenset({"expert_lowrank"}) if want_low else frozenset(),
-                forced={i: probs},
-                to_cpu=False,
-            )
-            mo = more.proj(more.moe_layer(xb, k, i, probe))
-            a1 = mo + aw
-            out = rme.ffn(rme.norm_2(a1)) + a1
+            probe = self._probe(i, ("expert_lowrank", "more_out"), forced=probs)
+            out = rme.back(aw, xb, k, i, probe)
             b[..., box[0] : box[1], box[2] : box[3]] = _crop(out, box, win).float().cpu()
-            if self._wants(i, "more_out"):
-                self._keep(i, "more_out", _crop(mo, box, win), box)
-            for (_, name), t in probe.features.items():
-                self._keep(i, name, _crop(t, box, win), box)
+            self._keep_probe(probe, box, win)
 
         sweep(pass_b)
         self._keep_map(i, "rme_out", b)
@@ -289,13 +292,10 @@ class TiledRunner:
 
         def pass_sme(box: Box) -> None:
             win = _window(box, halo, h, w)
-            bw = self._dev(b[..., win[0] : win[1], win[2] : win[3]])
-            see = sme.block(sme.norm_1(bw))
-            b1 = see + bw
-            out = sme.ffn(sme.norm_2(b1)) + b1
+            probe = self._probe(i, ("see_out",))
+            out = sme(self._dev(b[..., win[0] : win[1], win[2] : win[3]]), i, probe)
             a[..., box[0] : box[1], box[2] : box[3]] = _crop(out, box, win).float().cpu()
-            if self._wants(i, "see_out"):
-                self._keep(i, "see_out", _crop(see, box, win), box)
+            self._keep_probe(probe, box, win)
 
         sweep(pass_sme)
         self._keep_map(i, "sme_out", a)
@@ -319,7 +319,7 @@ class TiledRunner:
 
             def head(box: Box) -> None:
                 win = _window(box, 1, h, w)
-                y = self._head(self._dev(x[..., win[0] : win[1], win[2] : win[3]]))
+                y = m.head(self._dev(x[..., win[0] : win[1], win[2] : win[3]]))
                 a[..., box[0] : box[1], box[2] : box[3]] = _crop(y, box, win).float().cpu()
 
             self._sweep(boxes, head, counter=counter, total=total)
@@ -333,8 +333,7 @@ class TiledRunner:
             def tail(box: Box) -> None:
                 win = _window(box, 2, h, w)
                 sl = (..., slice(win[0], win[1]), slice(win[2], win[3]))
-                feat = m.conv_2(m.norm(self._dev(a[sl]))) + self._head(self._dev(x[sl]))
-                y = m.reconstruct(feat)
+                y = m.reconstruct(m.merge(self._dev(a[sl]), m.head(self._dev(x[sl]))))
                 sy, sx = (box[0] - win[0]) * s, (box[2] - win[2]) * s
                 y = y[..., sy : sy + (box[1] - box[0]) * s, sx : sx + (box[3] - box[2]) * s]
                 y = y.float().clamp_(0, 1)

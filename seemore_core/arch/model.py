@@ -72,14 +72,20 @@ class SeemoRe(nn.Module):
             x = F.pad(x, (0, pw, 0, ph), mode="replicate")
         return x, h, w
 
+    def head(self, x: torch.Tensor) -> torch.Tensor:
+        """The shallow features of the image (also the long skip to `merge`)."""
+        return self.conv_1((x - self.mean) * self.cfg.img_range)
+
+    def merge(self, deep: torch.Tensor, shallow: torch.Tensor) -> torch.Tensor:
+        """The residual groups' output closed by the long skip."""
+        return self.conv_2(self.norm(deep)) + shallow
+
     def forward_features(self, x: torch.Tensor, probe: Probe | None = None) -> torch.Tensor:
         """Shallow conv and the residual groups: the part that runs at input resolution."""
-        x = (x - self.mean) * self.cfg.img_range
-        x = self.conv_1(x)
-        res = x
+        res = x = self.head(x)
         for i, group in enumerate(self.body):
             x = group(x, i, probe)
-        return self.conv_2(self.norm(x)) + res
+        return self.merge(x, res)
 
     def reconstruct(self, feat: torch.Tensor) -> torch.Tensor:
         return self.upsampler(feat) / self.cfg.img_range + self.mean

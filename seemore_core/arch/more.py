@@ -20,8 +20,17 @@ class Router(nn.Module):
         )
 
     def probs(self, x: torch.Tensor) -> torch.Tensor:
+        return self._softmax(self.body(x))
+
+    def probs_from_mean(self, mean: torch.Tensor) -> torch.Tensor:
+        """Expert probabilities (N, E) from the features' global mean (N, C): the same
+        linear map, a stage of its own because a tiled run sums the mean over tiles."""
+        return self._softmax(self.body[2](mean))
+
+    @staticmethod
+    def _softmax(logits: torch.Tensor) -> torch.Tensor:
         # float32 softmax as the reference does, so half-precision runs route the same.
-        return torch.softmax(self.body(x).float(), dim=-1)
+        return torch.softmax(logits.float(), dim=-1)
 
 
 class Expert(nn.Module):
@@ -103,13 +112,29 @@ class MoREBlock(nn.Module):
         self.moe_layer = MoELayer(dim, ranks, topk)
         self.proj = conv1x1(dim, dim)
 
-    def calibrate(self, k: torch.Tensor) -> torch.Tensor:
-        r = k
+    # The stages below are what a tiled run schedules (seemore_core/tiling.py): `front`
+    # and `mix` are local; `pool` is local to aligned cells; `spread` and the router's
+    # `probs_from_mean` see the whole image once. `forward` is their composition.
+
+    def pool(self, k: torch.Tensor) -> torch.Tensor:
+        """The calibration pyramid's coarse cells: stride-4 convs, `recursive` times."""
         for _ in range(self.recursive):
             k = self.agg_conv(k)
-        k = self.conv(k)
-        k = F.interpolate(k, size=r.shape[-2:], mode="bilinear", align_corners=False)
-        return r + k
+        return k
+
+    def spread(self, coarse: torch.Tensor) -> torch.Tensor:
+        """The small conv over the whole coarse map (upsampled and added to k after)."""
+        return self.conv(coarse)
+
+    def calibrate(self, k: torch.Tensor) -> torch.Tensor:
+        c = self.spread(self.pool(k))
+        return k + F.interpolate(c, size=k.shape[-2:], mode="bilinear", align_corners=False)
+
+    def mix(
+        self, x: torch.Tensor, k: torch.Tensor, block: int = 0, probe: Probe | None = None
+    ) -> torch.Tensor:
+        """The routed experts on the front's two branches (k calibrated), projected."""
+        return self.proj(self.moe_layer(x, k, block, probe))
 
     def front(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """The two branches before calibration: the expert input and the modulation k."""
@@ -121,9 +146,7 @@ class MoREBlock(nn.Module):
 
     def forward(self, x: torch.Tensor, block: int = 0, probe: Probe | None = None) -> torch.Tensor:
         x, k = self.front(x)
-        k = self.calibrate(k)
-        x = self.moe_layer(x, k, block, probe)
-        return self.proj(x)
+        return self.mix(x, self.calibrate(k), block, probe)
 
 
 class RME(nn.Module):
@@ -138,9 +161,25 @@ class RME(nn.Module):
         self.norm_2 = LayerNorm2d(dim)
         self.ffn = GatedFFN(dim)
 
-    def forward(self, x: torch.Tensor, block: int = 0, probe: Probe | None = None) -> torch.Tensor:
-        m = self.block(self.norm_1(x), block, probe)
+    def front(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The MoRE block's two branches (expert input, uncalibrated k) of the normed x."""
+        return self.block.front(self.norm_1(x))
+
+    def back(
+        self,
+        x: torch.Tensor,
+        xb: torch.Tensor,
+        k: torch.Tensor,
+        block: int = 0,
+        probe: Probe | None = None,
+    ) -> torch.Tensor:
+        """From the front's branches (k calibrated) and the block input x to the output."""
+        m = self.block.mix(xb, k, block, probe)
         if probe is not None and probe.wants(block, "more_out"):
             probe.keep(block, "more_out", m)
         x = m + x
         return self.ffn(self.norm_2(x)) + x
+
+    def forward(self, x: torch.Tensor, block: int = 0, probe: Probe | None = None) -> torch.Tensor:
+        xb, k = self.front(x)
+        return self.back(x, xb, self.block.calibrate(k), block, probe)
