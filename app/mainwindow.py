@@ -149,7 +149,7 @@ class MainWindow(QMainWindow):
     def __init__(self, settings: Settings | None = None) -> None:
         super().__init__()
         qtfix.install()
-        theme.apply("auto")  # dark or light as the system says, plots included
+        theme.apply()  # dark or light as the system says (unless chosen), plots included
         self.settings = settings or Settings.load()
         self.loaded: LoadedImage | None = None
         self.image_name = ""

@@ -85,9 +85,12 @@ def dark_palette() -> QPalette:
     return p
 
 
-def apply(scheme: str = "auto") -> bool:
-    """Use `scheme` ("auto" follows the system); return whether the result is dark."""
+def apply(scheme: str | None = None) -> bool:
+    """Use `scheme` ("auto" follows the system; None keeps the current one); return
+    whether the result is dark."""
     app = QApplication.instance()
+    if scheme is None:
+        scheme = str(_state["scheme"])
     if scheme not in SCHEMES:
         scheme = "auto"
     _state["scheme"] = scheme
