@@ -6,6 +6,12 @@ alpha channel apart, and everything needed to write a faithful output (`write_im
 * Formats: PNG, JPEG, WebP, TIFF, BMP, GIF, recognised by their content, not their name
   (a JPEG named ``.png`` loads as a JPEG and a note says so). Animated GIF/WebP/PNG and
   multi-page TIFF: the first frame, and a note says so.
+* Phone formats (read only): HEIC/HEIF through pillow-heif, AVIF through Pillow's own
+  plugin, JPEG XL through imagecodecs' libjxl. HEIF and JPEG XL store their rotation in
+  the image itself, which the decoder applies, so their EXIF orientation is only reset
+  to 1; AVIF keeps it in EXIF and is turned like JPEG. ICC profiles and EXIF are carried
+  as for JPEG, except a JPEG XL's ICC profile, which libjxl's decoder does not hand out
+  (its pixels are what the file holds, and the output goes untagged).
 * 8 and 16 bits per channel. Pillow reduces 16-bit colour PNG and TIFF to 8 bits (and
   cannot write 16-bit colour PNG), so those pixels go through imagecodecs' libpng (PNG) and
   tifffile (TIFF) instead. Should imagecodecs be missing from an install, such files are
@@ -86,6 +92,11 @@ _NO_ALPHA_FORMATS = frozenset({"JPEG", "BMP"})
 # Only these Pillow plugins may claim a file: Pillow knows dozens of formats, several
 # (TGA, PCX, ...) with weak signatures that random bytes can match.
 _PIL_FORMATS = ("PNG", "JPEG", "WEBP", "TIFF", "BMP", "DIB", "GIF")  # JPEG covers MPO
+# HEIF and AVIF are ISO-BMFF files: the brands of their "ftyp" box say which.
+_HEIF_BRANDS = frozenset({b"heic", b"heix", b"hevc", b"hevx", b"heim", b"heis", b"mif1", b"msf1"})
+_AVIF_BRANDS = frozenset({b"avif", b"avis"})
+_JXL_CODESTREAM = b"\xff\x0a"
+_JXL_CONTAINER = b"\x00\x00\x00\x0cJXL \r\n\x87\n"
 _SUFFIXES_OF_FORMAT: Mapping[str, frozenset[str]] = {
     "PNG": frozenset({".png", ".apng"}),
     "JPEG": frozenset({".jpg", ".jpeg", ".jpe", ".jfif"}),
@@ -95,6 +106,9 @@ _SUFFIXES_OF_FORMAT: Mapping[str, frozenset[str]] = {
     "BMP": frozenset({".bmp", ".dib"}),
     "DIB": frozenset({".bmp", ".dib"}),
     "GIF": frozenset({".gif"}),
+    "HEIF": frozenset({".heic", ".heif", ".hif"}),
+    "AVIF": frozenset({".avif"}),
+    "JXL": frozenset({".jxl"}),
 }
 
 _ORIENTATION_TAG = 0x0112
@@ -313,11 +327,46 @@ def _check_pixels(size: tuple[int, int], max_pixels: int | None, path: Path | No
         )
 
 
+def _pillow_formats(sniffed: str | None, source: Path) -> tuple[str, ...]:
+    """The Pillow plugins that may open this file: the usual ones, plus a phone format's
+    when the content announces one (its plugin loaded only then)."""
+    if sniffed == "HEIF":
+        if not _heif_plugin():
+            raise ImageIOError(source, "reading HEIC/HEIF needs the pillow-heif package")
+        return (*_PIL_FORMATS, "HEIF")
+    if sniffed == "AVIF":
+        if not _avif_plugin():
+            raise ImageIOError(source, "reading AVIF needs Pillow built with libavif (11.3+)")
+        return (*_PIL_FORMATS, "AVIF")
+    return _PIL_FORMATS
+
+
+@functools.cache
+def _avif_plugin() -> bool:
+    from PIL import features
+
+    return bool(features.check("avif"))
+
+
+@functools.cache
+def _heif_plugin() -> bool:
+    try:
+        import pillow_heif
+    except ImportError:
+        return False
+    pillow_heif.register_heif_opener()
+    return True
+
+
 def _decode(data: bytes, source: Path, max_pixels: int | None) -> LoadedImage:
     sniffed = _sniff_format(data)
+    if sniffed == "JXL":
+        loaded = _read_jxl(data, source, max_pixels)
+        return _note_suffix(loaded, source, "JXL")
+    formats = _pillow_formats(sniffed, source)
     with _pillow_limit_lifted():
         try:
-            image = Image.open(io.BytesIO(data), formats=_PIL_FORMATS)
+            image = Image.open(io.BytesIO(data), formats=formats)
         except UnidentifiedImageError:
             if sniffed == "TIFF":
                 # Pillow has no mode for some TIFF layouts (16-bit gray + alpha, ...).
@@ -332,6 +381,10 @@ def _decode(data: bytes, source: Path, max_pixels: int | None) -> LoadedImage:
             raise ImageIOError(source, _reason_from_decoder_error(exc, sniffed)) from exc
     if image is not None:
         loaded, fmt = _decode_opened(image, data, source, max_pixels)
+    return _note_suffix(loaded, source, fmt)
+
+
+def _note_suffix(loaded: LoadedImage, source: Path, fmt: str) -> LoadedImage:
     suffix = source.suffix.lower()
     if suffix and suffix not in _SUFFIXES_OF_FORMAT.get(fmt, frozenset({suffix})):
         loaded.notes.append(
@@ -370,6 +423,15 @@ def _sniff_format(data: bytes) -> str | None:
         return "WEBP"
     if data.startswith(b"BM"):
         return "BMP"
+    if data.startswith((_JXL_CODESTREAM, _JXL_CONTAINER)):
+        return "JXL"
+    if data[4:8] == b"ftyp":
+        end = min(len(data), max(16, int.from_bytes(data[:4], "big")))
+        brands = {data[8:12]} | {data[i : i + 4] for i in range(16, end - 3, 4)}
+        if brands & _AVIF_BRANDS:
+            return "AVIF"
+        if brands & _HEIF_BRANDS:
+            return "HEIF"
     return None
 
 
@@ -384,7 +446,10 @@ def _unidentified_reason(data: bytes, sniffed: str | None) -> str:
     if sniffed is not None:
         label = _format_label(sniffed)
         return f"the {label} file is truncated or damaged (its header cannot be parsed)"
-    return "not a supported image (PNG, JPEG, WebP, TIFF, BMP or GIF), or the file is damaged"
+    return (
+        "not a supported image (PNG, JPEG, WebP, TIFF, BMP, GIF, HEIC, AVIF or JPEG XL), "
+        "or the file is damaged"
+    )
 
 
 def _reason_from_decoder_error(exc: BaseException, fmt: str | None) -> str:
@@ -398,7 +463,7 @@ def _reason_from_decoder_error(exc: BaseException, fmt: str | None) -> str:
 
 
 def _format_label(fmt: str) -> str:
-    return {"MPO": "JPEG", "DIB": "BMP", "WEBP": "WebP"}.get(fmt, fmt)
+    return {"MPO": "JPEG", "DIB": "BMP", "WEBP": "WebP", "JXL": "JPEG XL"}.get(fmt, fmt)
 
 
 def _from_pil_image(
@@ -796,6 +861,75 @@ def _read_tiff_with_tifffile(data: bytes, source: Path, max_pixels: int | None) 
         notes=notes,
         source=source,
     )
+
+
+def _read_jxl(data: bytes, source: Path, max_pixels: int | None) -> LoadedImage:
+    """A JPEG XL file through libjxl (imagecodecs), which applies its orientation.
+
+    libjxl gives no size before decoding here, so the pixel limit is checked on the
+    decoded array: a bomb costs its decode once, then is refused like any other.
+    """
+    import imagecodecs
+
+    if not getattr(imagecodecs.JPEGXL, "available", False):
+        raise ImageIOError(source, "reading JPEG XL needs imagecodecs built with libjxl")
+    try:
+        pixels = imagecodecs.jpegxl_decode(data)
+    except imagecodecs.JpegxlError as exc:
+        raise ImageIOError(source, f"the JPEG XL file is damaged or unsupported ({exc})") from None
+    if pixels.ndim == 2:
+        pixels = pixels[:, :, None]
+    if pixels.ndim != 3 or pixels.shape[2] not in (1, 2, 3, 4):
+        raise ImageIOError(source, f"unsupported JPEG XL layout {pixels.shape}")
+    _check_pixels((pixels.shape[1], pixels.shape[0]), max_pixels, source)
+    floating = np.issubdtype(pixels.dtype, np.floating)
+    bit_depth = 8 if pixels.dtype == np.uint8 else 16  # float and 16-bit samples keep 16
+    gray_or_rgb, alpha = _split_integer_pixels(pixels.astype(np.float32) if floating else pixels)
+    channels = pixels.shape[2]
+    exif = _jxl_exif(data)
+    return _assemble(
+        gray_or_rgb,
+        alpha,
+        1,  # libjxl has turned the pixels already
+        bit_depth=bit_depth,
+        mode_in={1: "L", 2: "LA", 3: "RGB", 4: "RGBA"}[channels],
+        grayscale=channels <= 2,
+        icc_profile=None,
+        exif=exif,
+        format="JXL",
+        notes=[],
+        source=source,
+    )
+
+
+def _jxl_exif(data: bytes) -> bytes | None:
+    """The EXIF of a JPEG XL container's "Exif" box, orientation reset to 1, or None."""
+    if not data.startswith(_JXL_CONTAINER):
+        return None
+    pos = 0
+    while pos + 8 <= len(data):
+        size, kind = int.from_bytes(data[pos : pos + 4], "big"), data[pos + 4 : pos + 8]
+        head = 8
+        if size == 1 and pos + 16 <= len(data):  # a 64-bit size follows the type
+            size, head = int.from_bytes(data[pos + 8 : pos + 16], "big"), 16
+        elif size == 0:  # the box runs to the end of the file
+            size = len(data) - pos
+        if size < head:
+            return None
+        if kind == b"Exif":
+            body = data[pos + head : pos + size]
+            # The payload starts with the offset of the TIFF header within it.
+            tiff = body[4 + int.from_bytes(body[:4], "big") :] if len(body) > 4 else b""
+            try:
+                exif = Image.Exif()
+                exif.load(b"Exif\0\0" + tiff)
+                if _ORIENTATION_TAG in exif:
+                    exif[_ORIENTATION_TAG] = 1
+                return exif.tobytes() if exif else None
+            except Exception:
+                return None  # damaged EXIF is not worth refusing the picture for
+        pos += size
+    return None
 
 
 def _unpremultiply(pixels: np.ndarray) -> np.ndarray:
