@@ -67,6 +67,14 @@ from .export_dialog import (
     run_export,
 )
 from .inside_view import InsideView
+from .model_info import (
+    Estimator,
+    ModelFacts,
+    RunEstimate,
+    bundled_facts,
+    fmt_bytes,
+    fmt_duration,
+)
 from .settings import Settings
 from .worker import (
     BatchJob,
@@ -171,6 +179,10 @@ class MainWindow(QMainWindow):
         self._message_boxes: list[QMessageBox] = []
         self._running = False  # an upscale of the shown image is under way
         self._export_dialog: ExportDialog | None = None
+        self.estimator = Estimator()
+        self.facts: dict[tuple[str, int], ModelFacts] = {}
+        self._checkpoint_variants: dict[str, str] = {}
+        self._run_nominal_s: float | None = None  # the formula's time for the run going on
         self.last_export: Path | None = None
         # Decoding and picture conversion, off the UI thread.
         self.bg = Background(self)
@@ -267,6 +279,10 @@ class MainWindow(QMainWindow):
         bar.addSeparator()
         bar.addWidget(self.upscale_button)
         bar.addWidget(self.cancel_button)
+        # The cost of the next run, before it starts (time on this machine, memory).
+        self.estimate_label = QLabel("")
+        self.estimate_label.setContentsMargins(6, 0, 4, 0)
+        bar.addWidget(self.estimate_label)
 
         self.model_combo.currentIndexChanged.connect(self._model_changed)
         self.scale_combo.currentIndexChanged.connect(self._scale_changed)
@@ -488,6 +504,10 @@ class MainWindow(QMainWindow):
             self.device_combo.addItem("mps", "mps")
         if not info.get("cuda") and self.device_combo.currentData() == "cuda":
             self._select_data(self.device_combo, "auto")
+        try:
+            self.facts = bundled_facts()
+        except Exception:  # no records: the picker just says less
+            self.facts = {}
         self._fill_models()
         dev = info.get("cuda_name") or ("Apple MPS" if info.get("mps") else "CPU")
         self.statusBar().showMessage(f"Ready · PyTorch {info.get('torch')} · {dev}", 8000)
@@ -514,8 +534,15 @@ class MainWindow(QMainWindow):
         want = select if select is not None else self.settings.model
         self.model_combo.blockSignals(True)
         self.model_combo.clear()
-        for v in self._bundled():
+        for v, scales in self._bundled().items():
             self.model_combo.addItem(f"SeemoRe-{v} (bundled)", ("bundled", v))
+            lines = [self.facts[(v, s)].summary() for s in sorted(scales) if (v, s) in self.facts]
+            purpose = next((f.purpose for f in self.facts.values() if f.variant == v), "")
+            tip = "\n".join([*lines, purpose]) if lines else ""
+            if tip:
+                self.model_combo.setItemData(
+                    self.model_combo.count() - 1, tip, Qt.ItemDataRole.ToolTipRole
+                )
         for p in self.settings.checkpoints:
             if Path(p).is_file():
                 self.model_combo.addItem(Path(p).name, ("file", p))
@@ -545,6 +572,11 @@ class MainWindow(QMainWindow):
         elif d[0] == "bundled":
             for s in sorted(self._bundled().get(d[1], [])):
                 self.scale_combo.addItem(f"x{s}", s)
+                f = self.facts.get((d[1], s))
+                if f is not None:
+                    self.scale_combo.setItemData(
+                        self.scale_combo.count() - 1, f.summary(), Qt.ItemDataRole.ToolTipRole
+                    )
             self._select_data(self.scale_combo, keep)
         else:
             s = self._checkpoint_scales.get(d[1])
@@ -563,10 +595,48 @@ class MainWindow(QMainWindow):
             if self.engine_info is not None:
                 self.settings.scale = int(s)
             self.view.set_scale(int(s))
+        self.update_estimate()
+
+    def run_estimate(self) -> RunEstimate | None:
+        """The cost of upscaling the shown image with the chosen model, or None."""
+        choice = self.model_choice()
+        if self.loaded is None or self.engine_info is None or choice is None:
+            return None
+        variant = (
+            choice.name
+            if choice.kind == "bundled"
+            else self._checkpoint_variants.get(choice.name, "")
+        )
+        if not variant or variant == "custom" or not choice.scale:
+            return None  # a custom network: no formula for it here
+        try:
+            return self.estimator.estimate(
+                self.loaded.width, self.loaded.height, variant, choice.scale
+            )
+        except Exception:  # an unknown variant name: no estimate rather than no app
+            return None
+
+    def update_estimate(self) -> None:
+        est = self.run_estimate()
+        if est is None or self.loaded is None:
+            self.estimate_label.setText("")
+            self.estimate_label.setToolTip("")
+            return
+        s = int(self.scale_combo.currentData() or 0)
+        gpu = (self.device_combo.currentData() or "auto") in ("cuda", "auto") and bool(
+            (self.engine_info or {}).get("cuda")
+        )
+        if gpu:
+            # The formula is for the CPU; a GPU is far faster and varies too much to say.
+            self.estimate_label.setText(f"GPU · ≈ {fmt_bytes(est.ram_bytes)}")
+        else:
+            self.estimate_label.setText(est.short())
+        self.estimate_label.setToolTip(est.details(self.loaded.width, self.loaded.height, s))
 
     def _controls_changed(self) -> None:
         if self._restoring:
             return
+        self.update_estimate()
         self.settings.device = self.device_combo.currentData() or "auto"
         self.settings.tile = self.tile_combo.currentData()
         self.settings.per_tile_routing = self.per_tile.isChecked()
@@ -671,6 +741,7 @@ class MainWindow(QMainWindow):
         self.inside.features.clear()
         extra = " · alpha" if img.alpha is not None else ""
         self.setWindowTitle(f"{name} ({img.width}x{img.height}) — seemore")
+        self.update_estimate()
         self.statusBar().showMessage(
             f"{name}: {img.width}x{img.height}, {img.format}, {img.bit_depth}-bit{extra}", 6000
         )
@@ -788,6 +859,7 @@ class MainWindow(QMainWindow):
 
     def _on_checkpoint_info(self, job_id: int, info: dict[str, Any]) -> None:
         self._checkpoint_scales[info["path"]] = int(info["scale"])
+        self._checkpoint_variants[info["path"]] = str(info.get("variant", ""))
         if job_id in self._ask_checkpoint:
             self._ask_checkpoint.discard(job_id)
             dlg = CheckpointDialog(info, self)
@@ -898,7 +970,14 @@ class MainWindow(QMainWindow):
         self.preview = None
         self.view.clear_preview()
         self._set_running(True)
-        self.statusBar().showMessage(f"Upscaling with {choice.label}…")
+        est = self.run_estimate()
+        self._run_nominal_s = None
+        about = ""
+        if est is not None:
+            ratio = self.estimator.ratio or 1.0
+            self._run_nominal_s = est.seconds / ratio
+            about = f" (about {fmt_duration(est.seconds)} on the CPU)"
+        self.statusBar().showMessage(f"Upscaling with {choice.label}…{about}")
 
     def features_wanted(self) -> bool:
         """Whether the feature panel is on screen (so a run should record maps)."""
@@ -1037,6 +1116,11 @@ class MainWindow(QMainWindow):
         mode = out.region_mode
         self.view.set_result(picture, out.scale, f"After · {out.model_label}")
         r = out.report
+        if r is not None and self._run_nominal_s and str(getattr(r, "device", "")) == "cpu":
+            # Later estimates follow what this machine really does.
+            self.estimator.learn(self._run_nominal_s, float(r.seconds))
+            self._run_nominal_s = None
+            self.update_estimate()
         tiles = f", {r.tiles} tiles" if r is not None and r.tiles > 1 else ""
         msg = (
             f"Upscaled x{out.scale} in {r.seconds:.2f} s on {r.device} ({r.precision}{tiles})"
