@@ -26,6 +26,8 @@ from seemore_core.engine import Engine
 from seemore_core.evaluate import bicubic_upscaler, engine_upscaler, evaluate_dataset
 from seemore_core.imageio import write_bytes_atomic
 from seemore_core.models import bundled_path, weights_dir
+from seemore_core.routing_stats import gather_inputs, usage_picture
+from seemore_core.routing_stats import measure as measure_routing_stats
 from seemore_core.train.history import describe_schedule
 
 PAPER = {  # the paper's SeemoRe-T rows (PSNR dB, Y)
@@ -49,6 +51,63 @@ def measure(model: torch.nn.Module, scale: int, bench: Path) -> dict[str, dict[s
             "bicubic_ssim": b.ssim_y,
         }
     return out
+
+
+def measure_routing(model: torch.nn.Module, scale: int, bench: Path) -> dict[str, object]:
+    """Routing over the Set5+Set14 LR images routed whole, and its Figure-5 picture."""
+    engine = Engine(model, device="cpu")
+    stats = measure_routing_stats(engine, gather_inputs([bench / n for n in SETS], scale))
+    usage_picture(stats, weights_dir() / f"routing_T_x{scale}.png", f"SeemoRe-T x{scale}", True)
+    data = stats.to_json()
+    data.pop("images")
+    data.pop("chosen")
+    return data
+
+
+def routing_lines(evals: dict[str, dict]) -> list[str]:  # type: ignore[type-arg]
+    lines = [
+        "",
+        "## Routing (which expert each block chooses)",
+        "",
+        "Over the 19 Set5 + Set14 LR images, each routed whole as an upscale routes it",
+        "(`seemore routing-stats`): the share of images whose top-1 expert was E0/E1/E2",
+        "(ranks 2/4/8) in each block, and the normalised entropy of that choice (0: every",
+        "image chose the same expert; 1: evenly spread). The paper's Figure 5 has early",
+        "blocks choosing diverse ranks; the routing target of the second release is two",
+        "or more experts each chosen for >= 15% of the images in two of blocks 0-2.",
+        "",
+        "| model | " + " | ".join(f"block {b}" for b in range(6)) + " | diverse of blocks 0-2 |",
+        "|---|" + "---|" * 7,
+    ]
+    for key in sorted(evals):
+        r = evals[key].get("routing")
+        if not r:
+            continue
+        cells = [
+            "/".join(f"{round(v * 100)}" for v in b["share"]) + f" (H {b['entropy']:.2f})"
+            for b in r["blocks"]
+        ]
+        lines.append(
+            f"| T x{evals[key]['scale']} | "
+            + " | ".join(cells)
+            + f" | {r['diverse_blocks_of_first_3']} |"
+        )
+    lines += [
+        "",
+        "Pictures: "
+        + ", ".join(
+            f"[T x{evals[k]['scale']}](routing_T_x{evals[k]['scale']}.png)"
+            for k in sorted(evals)
+            if evals[k].get("routing")
+        ),
+        "",
+        "The first release's routers are constant: every image chooses the same experts,",
+        "because the router logits move 10-100x less between images than their constant",
+        "preference (measured in ../shared/docs/routing-diagnosis.md). Work on a training",
+        "recipe that makes the choice follow the image is recorded in",
+        "docs/routing-ablations.md.",
+    ]
+    return lines
 
 
 def write_card(evals: dict[str, dict]) -> None:  # type: ignore[type-arg]
@@ -105,8 +164,9 @@ def write_card(evals: dict[str, dict]) -> None:  # type: ignore[type-arg]
         "training goes on (`seemore train --config configs/T_x{2,3,4}_cpu.toml` resumes).",
         "x3 and x4 start from the x2 weights (all but the upsampler), as the configs say;",
         "their steps and train time are their own, on top of the x2 run's.",
-        "",
     ]
+    lines += routing_lines(evals)
+    lines.append("")
     _write_atomic(weights_dir() / "MODEL_CARD.md", "\n".join(lines))
 
 
@@ -125,7 +185,12 @@ def _write_atomic(path: Path, text: str) -> None:
 
 def main() -> None:
     p = argparse.ArgumentParser()
-    p.add_argument("run", type=Path, help="training folder holding last.pth")
+    p.add_argument("run", type=Path, nargs="?", help="training folder holding last.pth")
+    p.add_argument(
+        "--refresh-routing",
+        action="store_true",
+        help="re-measure the routing of every bundled model and rewrite the card (no release)",
+    )
     p.add_argument("--benchmark", type=Path, default=Path("../shared/data/benchmark"))
     p.add_argument("--hardware", default=f"{platform.machine()} CPU, 2 cores")
     p.add_argument(
@@ -136,6 +201,11 @@ def main() -> None:
     )
     p.add_argument("--note", default="", help="a line for the model card (how it was run)")
     args = p.parse_args()
+    if args.refresh_routing:
+        refresh_routing(args.benchmark)
+        return
+    if args.run is None:
+        p.error("give a training folder, or --refresh-routing")
     ck = read_checkpoint(args.run / "last.pth")
     model = model_from_state_dict(ck.state_dict, ck.config)
     raw = torch.load(args.run / "last.pth", map_location="cpu", weights_only=True)
@@ -144,6 +214,7 @@ def main() -> None:
     seconds = args.train_seconds or float(raw.get("train_seconds", 0.0))
     s = ck.config.scale
     sets = measure(model, s, args.benchmark)
+    routing = measure_routing(model, s, args.benchmark)
     meta = {
         "train_steps": str(steps),
         "train_seconds": f"{seconds:.0f}",
@@ -163,6 +234,7 @@ def main() -> None:
         "schedule": describe_schedule(json.loads(raw.get("history", "[]"))),
         "note": args.note,
         "sets": sets,
+        "routing": routing,
     }
     evals_path = weights_dir() / "eval.json"
     with _release_lock():
@@ -171,6 +243,22 @@ def main() -> None:
         _write_atomic(evals_path, json.dumps(evals, indent=2) + "\n")
         write_card(evals)
     print(f"wrote {out}: Set5 {sets['Set5']['psnr']:.2f} dB, Set14 {sets['Set14']['psnr']:.2f} dB")
+
+
+def refresh_routing(bench: Path) -> None:
+    evals_path = weights_dir() / "eval.json"
+    routing = {}
+    for key in json.loads(evals_path.read_text()):
+        ck = read_checkpoint(weights_dir() / f"seemore_{key}.safetensors")
+        model = model_from_state_dict(ck.state_dict, ck.config)
+        routing[key] = measure_routing(model, ck.config.scale, bench)
+        print(f"{key}: diverse blocks of 0-2: {routing[key]['diverse_blocks_of_first_3']}")
+    with _release_lock():
+        evals = json.loads(evals_path.read_text())
+        for key, r in routing.items():
+            evals[key]["routing"] = r
+        _write_atomic(evals_path, json.dumps(evals, indent=2) + "\n")
+        write_card(evals)
 
 
 if __name__ == "__main__":

@@ -45,3 +45,23 @@ def test_bundled_weights_score_what_the_card_says(benchmark_root: Path, scale: i
     bicubic = evaluate_dataset(benchmark_root / "Set5", scale, bicubic_upscaler(scale))
     # Far above bicubic: a mix-up of scales or a broken export would land near or below it.
     assert got.psnr_y > bicubic.psnr_y + 2.0
+
+
+@pytest.mark.parametrize("scale", [2, 3, 4])
+def test_bundled_routing_is_what_the_card_says(benchmark_root: Path, scale: int) -> None:
+    """The routing table of the card (Set5+Set14 LR images routed whole) is re-measured:
+    per block, the share of images choosing each expert."""
+    from seemore_core.routing_stats import gather_inputs, measure
+
+    card = json.loads((models.weights_dir() / "eval.json").read_text())[f"T_x{scale}"]["routing"]
+    engine = Engine(models.load("T", scale), device="cpu")
+    got = measure(engine, gather_inputs([benchmark_root / "Set5", benchmark_root / "Set14"], scale))
+    for b, want in zip(got.blocks, card["blocks"], strict=True):
+        assert b.share == pytest.approx(want["share"], abs=1e-5), b.block
+    assert got.diverse_blocks() == card["diverse_blocks_of_first_3"]
+    row = next(
+        line
+        for line in models.model_card().splitlines()
+        if line.startswith(f"| T x{scale} |") and "(H " in line
+    )
+    assert row.rstrip(" |").endswith(str(card["diverse_blocks_of_first_3"]))
