@@ -496,7 +496,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="WxH",
         help="output sizes (the paper times a 1280x720 output)",
     )
-    b.add_argument("--device", default="auto")
+    b.add_argument("--device", type=_device, default="auto", metavar="DEVICE")
     b.add_argument("--tile", type=int, default=None)
     b.add_argument("--json", action="store_true")
     b.set_defaults(func=cmd_bench)
