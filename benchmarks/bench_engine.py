@@ -122,7 +122,7 @@ class CpuPeak:
         return self.gmacs / self.cores
 
 
-def cpu_peak(cores: int | None = None) -> CpuPeak:
+def cpu_peak(cores: int | None = None, cpuinfo: str | None = None) -> CpuPeak:
     """cores x clock x FMA lanes x FMA pipes, from /proc/cpuinfo (Linux).
 
     Haswell and later Intel cores and Zen 2 and later AMD cores have two 256-bit FMA
@@ -130,12 +130,15 @@ def cpu_peak(cores: int | None = None) -> CpuPeak:
     pipe: then this is an upper bound). The clock is the base or nominal one the kernel
     reports (no turbo), so the peak is what all cores sustain together.
     """
-    text = ""
-    try:
-        text = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        pass
-    flags = set(re.search(r"^flags\s*:\s*(.*)$", text, re.M).group(1).split()) if text else set()
+    text = cpuinfo
+    if text is None:
+        try:
+            text = Path("/proc/cpuinfo").read_text()
+        except OSError:
+            text = ""
+    # x86 lists "flags", ARM "Features"; neither present: assume the baseline SSE/NEON.
+    found = re.search(r"^(?:flags|Features)\s*:\s*(.*)$", text, re.M)
+    flags = set(found.group(1).split()) if found else set()
     mhz = [float(m) for m in re.findall(r"^cpu MHz\s*:\s*([\d.]+)", text, re.M)]
     ghz = max(mhz) / 1000 if mhz else 2.0
     if "avx512f" in flags:
