@@ -101,3 +101,8 @@ def is_image_path(p: str | Path) -> bool:
 def format_of_suffix(p: str | Path) -> str | None:
     """The output format a file name asks for (``x.JPG`` -> "JPEG"), or None."""
     return WRITE_SUFFIX_ALIASES.get(Path(p).suffix.lower().lstrip("."))
+
+
+def dialog_patterns(suffixes: frozenset[str] | tuple[str, ...]) -> str:
+    """Suffixes as a file dialog's filter ("*.bin *.ckpt ..."), e.g. for READ_SUFFIXES."""
+    return " ".join(f"*{s}" for s in sorted(suffixes))
