@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QEvent, QPointF, QRectF, Qt, Signal
+from PySide6.QtCore import QEvent, QPointF, QRectF, Qt, QTimer, Signal
 from PySide6.QtGui import QBrush, QColor, QPainter, QPen, QShowEvent, QTransform
 from PySide6.QtWidgets import (
     QComboBox,
@@ -33,7 +33,7 @@ from PySide6.QtWidgets import (
     QPushButton,
     QSpinBox,
     QSplitter,
-    QStackedWidget,
+    QStackedLayout,
     QTabWidget,
     QVBoxLayout,
     QWidget,
@@ -138,7 +138,35 @@ def _empty_label(html: str) -> QLabel:
     lab.setTextFormat(Qt.TextFormat.RichText)
     lab.setAlignment(Qt.AlignmentFlag.AlignCenter)
     lab.setMargin(18)
+    lab.setAutoFillBackground(True)  # it covers the plots laid out beneath it
     return lab
+
+
+class _Pages(QWidget):
+    """An "empty" page over a "content" page, both always laid out.
+
+    A stacked widget would show the plots for the first time when the first result
+    arrives, and polishing and laying out pyqtgraph's views then takes tens of
+    milliseconds on the UI thread; here that happens at start-up, behind the label.
+    """
+
+    def __init__(self, empty: QWidget, content: QWidget) -> None:
+        super().__init__()
+        self._lay = QStackedLayout(self)
+        self._lay.setStackingMode(QStackedLayout.StackingMode.StackAll)
+        self._lay.addWidget(content)
+        self._lay.addWidget(empty)
+        self.empty, self.content = empty, content
+        self.setCurrentWidget(empty)
+
+    def setCurrentWidget(self, w: QWidget) -> None:  # noqa: N802 (Qt's name)
+        self._current = w
+        self._lay.setCurrentWidget(w)
+        self.empty.setVisible(w is self.empty)
+        w.raise_()
+
+    def currentWidget(self) -> QWidget:  # noqa: N802 (Qt's name)
+        return self._current
 
 
 def nice_ceiling(x: float) -> float:
@@ -346,9 +374,7 @@ class RoutingPanel(QWidget):
         split.addWidget(self.tile_box)
         # Empty axes before a run would only show meaningless ticks: a page that says
         # what will appear instead.
-        self.stack = QStackedWidget()
-        self.stack.addWidget(self.empty)
-        self.stack.addWidget(split)
+        self.stack = _Pages(self.empty, split)
         self.header.setAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop)
         lay = QVBoxLayout(self)
         lay.setContentsMargins(4, 4, 4, 4)
@@ -408,7 +434,9 @@ class RoutingPanel(QWidget):
         self.tile_box.setVisible(False)
         self._show_state()
 
-    def set_output(self, out: RunOutput) -> None:
+    def set_output(self, out: RunOutput, spread: bool = False) -> None:
+        """Show a run's routing; with `spread`, the heat map one event-loop turn later, so
+        that no single step holds the UI thread for long."""
         if not out.routing:
             return
         self.records = out.routing
@@ -418,7 +446,11 @@ class RoutingPanel(QWidget):
         self.stale = False
         self._show_state()
         self._draw_bars()
-        self._draw_heat()
+        if spread:
+            recs = self.records
+            QTimer.singleShot(0, lambda: self._draw_heat() if self.records is recs else None)
+        else:
+            self._draw_heat()
         has_tiles = out.tile_routing is not None and out.kind != "preview"
         self.tile_box.setVisible(has_tiles)
         if has_tiles:
@@ -653,9 +685,7 @@ class FeaturePanel(QWidget):
         lay.addWidget(vector_box)
         self.content = content
         self.empty = _empty_label(FEATURES_EMPTY)
-        self.stack = QStackedWidget()
-        self.stack.addWidget(self.empty)
-        self.stack.addWidget(content)
+        self.stack = _Pages(self.empty, content)
         outer = QVBoxLayout(self)
         outer.setContentsMargins(4, 4, 4, 4)
         outer.addWidget(self.stack)

@@ -1144,7 +1144,7 @@ class MainWindow(QMainWindow):
         if out is not self.result and out is not self.preview:
             return  # a newer image or run came in meanwhile
         self.inside.routing.set_ranks(out.ranks)
-        self.inside.routing.set_output(out)
+        self.inside.routing.set_output(out, spread=True)
 
     def _fill_features(self, out: RunOutput, region_mode: str, done: bool = False) -> None:
         if out is not self.result:

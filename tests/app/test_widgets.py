@@ -125,10 +125,10 @@ def test_routing_panel_draws_bars_heatmap_and_tile_map(qtbot) -> None:
     tr = SimpleNamespace(tiles=tiles, chosen=chosen, probs=np.zeros((4, 4, 3), np.float32))
     panel.set_input(_rand(24, 32, 4))
     panel.set_ranks([2, 4, 8])
-    assert not panel.plots.isVisibleTo(panel)  # no empty axes before a run
+    assert panel.stack.currentWidget() is panel.empty  # no empty axes before a run
     out = RunOutput(1, "full", None, 2, "SeemoRe-T x2", routing=recs, tile_routing=tr)
     panel.set_output(out)
-    assert panel.plots.isVisibleTo(panel)
+    assert panel.stack.currentWidget() is panel.plots
     img = panel.heat_img.image
     assert img.shape == (4, 3)
     np.testing.assert_allclose(img[2], recs[2].probs)
@@ -141,7 +141,6 @@ def test_routing_panel_draws_bars_heatmap_and_tile_map(qtbot) -> None:
     assert "preview" in panel.header.text() and not panel.tile_box.isVisibleTo(panel)
     panel.clear()
     assert panel.stack.currentWidget() is panel.empty and "No run yet" in panel.empty.text()
-    assert not panel.plots.isVisibleTo(panel)
 
 
 def test_routing_axes_fit_the_data_and_mark_the_uniform_level(qtbot) -> None:
