@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import math
 import os
-from dataclasses import dataclass, replace
+import time
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -36,8 +37,6 @@ from PySide6.QtWidgets import (
     QDockWidget,
     QFileDialog,
     QLabel,
-    QListWidget,
-    QListWidgetItem,
     QMainWindow,
     QMessageBox,
     QProgressBar,
@@ -49,13 +48,13 @@ from seemore_core.imageio import (
     ImageIOError,
     LoadedImage,
     image_from_array,
-    is_image_path,
     read_image,
 )
 from seemore_core.progress import Progress
 
 from . import qtfix, theme
 from .background import Background, qimage_from_rgb
+from .batch_panel import BatchPanel, collect_images
 from .compare_view import CompareView
 from .dialogs import AboutDialog, BatchExportDialog, CheckpointDialog
 from .export_dialog import (
@@ -103,6 +102,24 @@ OPEN_FILTER = (
     "Images (*.png *.jpg *.jpeg *.webp *.tif *.tiff *.bmp *.gif);;"
     "Models (*.pth *.pt *.safetensors *.ckpt);;All files (*)"
 )
+
+
+@dataclass
+class QueueRun:
+    """The batch queue's settings and bookkeeping while it runs."""
+
+    folder: Path
+    pattern: str
+    format: str
+    model: ModelChoice
+    device: str
+    tile: int | None
+    overwrite: bool
+    summary: BatchSummary = field(default_factory=BatchSummary)
+    job_id: int | None = None  # the item's job now in the worker
+    item_path: Path | None = None
+    started: float = 0.0
+    stopping: bool = False
 
 
 @dataclass(frozen=True)
@@ -153,6 +170,7 @@ class MainWindow(QMainWindow):
     run_done = Signal(bool)  # a full upscale ended: True with a result
     export_done = Signal(bool)
     image_loaded = Signal(bool)  # an image opened from a file is shown (False: it failed)
+    queue_done = Signal(object)  # the batch queue ended: a BatchSummary of all its items
 
     def __init__(self, settings: Settings | None = None) -> None:
         super().__init__()
@@ -167,7 +185,6 @@ class MainWindow(QMainWindow):
         self.errors: list[str] = []  # every message shown to the user, newest last
         self.persist = True  # save settings on close (a headless capture does not)
         self._restoring = False
-        self.batch: list[Path] = []
         self._jobs: dict[int, object] = {}
         self._ask_checkpoint: set[int] = set()
         self._job_seq = 0
@@ -178,6 +195,7 @@ class MainWindow(QMainWindow):
         self._checkpoint_dialog: CheckpointDialog | None = None
         self._message_boxes: list[QMessageBox] = []
         self._running = False  # an upscale of the shown image is under way
+        self._queue: QueueRun | None = None  # the batch queue being run
         self._export_dialog: ExportDialog | None = None
         self.estimator = Estimator()
         self.facts: dict[tuple[str, int], ModelFacts] = {}
@@ -226,7 +244,7 @@ class MainWindow(QMainWindow):
         self.worker.checkpoint_info.connect(self._on_checkpoint_info)
         self.worker.exported.connect(self._on_exported)
         self.worker.batch_item.connect(self._on_batch_item)
-        self.worker.batch_done.connect(self._on_batch_done)
+        self.worker.batch_done.connect(self._on_worker_batch_done)
         self.worker.finished.connect(self._on_job_finished)
         self._thread.start()
         self._update_actions()
@@ -299,12 +317,14 @@ class MainWindow(QMainWindow):
         self.inside_dock.setWidget(self.inside)
         self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, self.inside_dock)
 
-        self.batch_list = QListWidget()
-        self.batch_list.itemActivated.connect(self._batch_item_activated)
-        self.batch_list.itemClicked.connect(self._batch_item_activated)
+        self.batch_panel = BatchPanel()
+        self.batch_list = self.batch_panel.list
+        self.batch_panel.activated.connect(self._batch_path_activated)
+        self.batch_panel.start_requested.connect(self.batch_dialog)
+        self.batch_panel.stop_requested.connect(self.stop_queue)
         self.batch_dock = QDockWidget("Batch", self)
         self.batch_dock.setObjectName("batch")
-        self.batch_dock.setWidget(self.batch_list)
+        self.batch_dock.setWidget(self.batch_panel)
         self.addDockWidget(Qt.DockWidgetArea.LeftDockWidgetArea, self.batch_dock)
         self.batch_dock.hide()
 
@@ -668,7 +688,7 @@ class MainWindow(QMainWindow):
             p = Path(raw)
             if p.is_dir():
                 folder_given = True
-                images += sorted(q for q in p.iterdir() if q.is_file() and is_image_path(q))
+                images += collect_images([p])  # with its subfolders
             elif is_checkpoint_path(p):
                 checkpoints.append(p)
             else:
@@ -747,16 +767,20 @@ class MainWindow(QMainWindow):
         )
         self._update_actions()
 
+    @property
+    def batch(self) -> list[Path]:
+        """The files in the batch queue, in its order."""
+        return self.batch_panel.paths()
+
     def set_batch(self, files: list[Path]) -> None:
-        self.batch = list(files)
-        self.batch_list.clear()
-        for f in self.batch:
-            it = QListWidgetItem(f.name)
-            it.setData(Qt.ItemDataRole.UserRole, str(f))
-            it.setToolTip(str(f))
-            self.batch_list.addItem(it)
-        self.batch_dock.setVisible(len(self.batch) > 1)
-        self.batch_dock.setWindowTitle(f"Batch ({len(self.batch)})")
+        if self._queue is not None:
+            # A queue is running: new files join it rather than replace it.
+            self.batch_panel.add_paths(files)
+        else:
+            self.batch_panel.set_paths(files)
+        n = len(self.batch)
+        self.batch_dock.setVisible(n > 1)
+        self.batch_dock.setWindowTitle(f"Batch ({n})")
         self._update_actions()
 
     def _select_batch_item(self, p: Path) -> None:
@@ -765,8 +789,7 @@ class MainWindow(QMainWindow):
             if it.data(Qt.ItemDataRole.UserRole) == str(p):
                 self.batch_list.setCurrentItem(it)
 
-    def _batch_item_activated(self, item: QListWidgetItem) -> None:
-        p = Path(item.data(Qt.ItemDataRole.UserRole))
+    def _batch_path_activated(self, p: Path) -> None:
         if self.loaded is None or self.loaded.source is None or self.loaded.source != p:
             self.load_image(p)
 
@@ -1029,6 +1052,8 @@ class MainWindow(QMainWindow):
 
     def cancel(self) -> None:
         """Stop every running or queued job: the engine stops before its next tile."""
+        if self._queue is not None:
+            self._queue.stopping = True  # the batch queue stops too, not just its item
         if self._pending_upscale:
             self._pending_upscale = False
             self._set_busy(False)
@@ -1050,6 +1075,11 @@ class MainWindow(QMainWindow):
     def _on_progress(self, job_id: int, fraction: float, stage: str, eta: object) -> None:
         if job_id not in self._jobs:
             return
+        q = self._queue
+        if q is not None and job_id == q.job_id and q.item_path is not None:
+            i = self.batch_panel.index_of(q.item_path)
+            if i is not None and not stage.startswith("loading"):
+                self.batch_panel.set_progress(i, fraction)
         self.progress_bar.show()
         if stage.startswith(("loading", "reading")) or stage == "saving":
             self.progress_bar.setRange(0, 0)  # no fraction to show: a busy indicator
@@ -1318,41 +1348,118 @@ class MainWindow(QMainWindow):
 
     def start_batch(
         self, files: list[Path], folder: Path, pattern: str, fmt: str, overwrite: bool = False
-    ) -> int | None:
+    ) -> bool:
+        """Run the queue: `files` (joined to it if new), one worker job per item.
+
+        `queue_done` tells the end with every item's outcome in one BatchSummary.
+        """
         choice = self.model_choice()
         if choice is None:
             self.show_error("No model: load a checkpoint first.")
-            return None
+            return False
+        if self._queue is not None:
+            self.statusBar().showMessage("The batch is already running.", 4000)
+            return False
         if overwrite and folder.is_dir() and any(folder.iterdir()):
             if not self._confirm(
                 "Replace files?", f"Files in {folder} with the same names will be replaced. Go on?"
             ):
-                return None
+                return False
         self.settings.name_pattern = pattern
         self.settings.export_format = fmt
         self.settings.last_export_dir = str(folder)
-        job = BatchJob(
-            0,
-            files,
+        panel = self.batch_panel
+        panel.add_paths(files)
+        wanted = {Path(f).resolve() for f in files}
+        for i, it in enumerate(panel.items):
+            if it.path.resolve() in wanted and it.state != "running":
+                panel.set_state(i, "waiting", fraction=0.0)
+        self._queue = QueueRun(
             folder,
             pattern,
             fmt,
             choice,
-            device=self.device_combo.currentData() or "auto",
-            tile=self.tile_combo.currentData(),
-            overwrite=overwrite,
+            self.device_combo.currentData() or "auto",
+            self.tile_combo.currentData(),
+            overwrite,
+        )
+        panel.set_running(True)
+        self.batch_dock.show()
+        self._queue_next()
+        return True
+
+    def _queue_next(self) -> None:
+        q = self._queue
+        if q is None:
+            return
+        panel = self.batch_panel
+        i = None if q.stopping else panel.next_waiting()
+        if i is None:
+            self._queue = None
+            panel.set_running(False)
+            self._on_batch_done(0, q.summary)
+            self.queue_done.emit(q.summary)
+            return
+        item = panel.items[i]
+        job = BatchJob(
+            0,
+            [item.path],
+            q.folder,
+            q.pattern,
+            q.format,
+            q.model,
+            device=q.device,
+            tile=q.tile,
+            overwrite=q.overwrite,
             progress=Progress(),
         )
-        return self._submit(job)
+        q.item_path = item.path
+        q.started = time.monotonic()
+        panel.set_state(i, "running", fraction=0.0)
+        q.job_id = self._submit(job)
+
+    def stop_queue(self) -> None:
+        """Stop the batch: the item being upscaled is cancelled, the rest stays waiting."""
+        q = self._queue
+        if q is None:
+            return
+        q.stopping = True
+        job = self._jobs.get(q.job_id) if q.job_id is not None else None
+        if job is not None:
+            job.progress.cancel()  # type: ignore[attr-defined]
+        self.statusBar().showMessage("Stopping the batch…")
+
+    def _on_queue_item_done(self, summary: BatchSummary) -> None:
+        q = self._queue
+        if q is None or q.item_path is None:
+            return
+        panel = self.batch_panel
+        i = panel.index_of(q.item_path)
+        took = time.monotonic() - q.started
+        if i is not None:
+            if summary.written:
+                panel.set_state(i, "done", seconds=took)
+            elif summary.skipped:
+                panel.set_state(i, "skipped", summary.skipped[0][1])
+            elif summary.failed:
+                panel.set_state(i, "failed", summary.failed[0][1])
+            else:  # cancelled before it was written: it waits for the next start
+                panel.set_state(i, "waiting", fraction=0.0)
+        q.summary.written += summary.written
+        q.summary.skipped += summary.skipped
+        q.summary.failed += summary.failed
+        q.summary.cancelled = q.summary.cancelled or summary.cancelled
+        q.job_id = None
+        q.item_path = None
+        QTimer.singleShot(0, self._queue_next)
 
     def _on_batch_item(self, job_id: int, index: int, line: str) -> None:
         self.statusBar().showMessage(line, 5000)
-        if 0 <= index < self.batch_list.count():
-            it = self.batch_list.item(index)
-            it.setToolTip(line)
-            it.setText(
-                ("✓ " if "->" in line else "✗ ") + Path(it.data(Qt.ItemDataRole.UserRole)).name
-            )
+
+    def _on_worker_batch_done(self, job_id: int, summary: BatchSummary) -> None:
+        q = self._queue
+        if q is not None and job_id == q.job_id:
+            self._on_queue_item_done(summary)
 
     def _on_batch_done(self, job_id: int, summary: BatchSummary) -> None:
         parts = [f"{len(summary.written)} written"]

@@ -47,13 +47,15 @@ def test_drop_image_shows_it(window, small_png: Path) -> None:
 
 def test_drop_folder_makes_a_batch(window, tmp_path: Path, png_factory) -> None:
     folder = tmp_path / "many"
-    folder.mkdir()
+    (folder / "sub").mkdir(parents=True)
     for i in range(3):
         png_factory(folder / f"img{i}.png", seed=i)
+    png_factory(folder / "sub" / "img9.png", seed=9)
     (folder / "notes.txt").write_text("not an image")
     drop(window, [folder])
-    assert [p.name for p in window.batch] == ["img0.png", "img1.png", "img2.png"]
-    assert window.batch_list.count() == 3
+    # Subfolders are searched too.
+    assert [p.name for p in window.batch] == ["img0.png", "img1.png", "img2.png", "img9.png"]
+    assert window.batch_list.count() == 4
     assert window.loaded is not None and window.loaded.source.name == "img0.png"
     window.batch_list.itemClicked.emit(window.batch_list.item(2))
     assert window.loading  # decoded off the UI thread
@@ -272,14 +274,66 @@ def test_batch_export_to_folder_with_pattern(qtbot, window, tmp_path: Path, png_
     dest = tmp_path / "dest"
     (dest).mkdir()
     (dest / "b1_x2.png").write_bytes(b"keep me")
-    with qtbot.waitSignal(window.worker.batch_done, timeout=RUN_TIMEOUT_MS) as blocker:
+    with qtbot.waitSignal(window.queue_done, timeout=RUN_TIMEOUT_MS) as blocker:
         window.start_batch(files, dest, "{stem}_x{scale}", "png")
-    summary = blocker.args[1]
+    summary = blocker.args[0]
     assert [p.name for p in summary.written] == ["b0_x2.png"]
     assert [p.name for p, _ in summary.skipped] == ["b1.png"]
     assert (dest / "b1_x2.png").read_bytes() == b"keep me"
     with Image.open(dest / "b0_x2.png") as im:
         assert im.size == (64, 48)
+    states = [it.state for it in window.batch_panel.items]
+    assert states == ["done", "skipped"] and "exists" in window.batch_panel.items[1].message
+
+
+def test_batch_queue_remove_reorder_retry(qtbot, window, tmp_path: Path, png_factory) -> None:
+    src = tmp_path / "src"
+    (src / "deeper").mkdir(parents=True)
+    good = [png_factory(src / "a.png", seed=1), png_factory(src / "deeper" / "c.png", seed=3)]
+    bad = src / "b.png"
+    bad.write_text("not a picture")
+    extra = png_factory(tmp_path / "extra.png", seed=4)
+    panel = window.batch_panel
+    panel.add_paths([src])  # the folder, searched with its subfolder
+    assert [p.name for p in window.batch] == ["a.png", "b.png", "c.png"]
+    panel.add_paths([extra, good[0]])  # a file already queued is not added twice
+    assert [p.name for p in window.batch] == ["a.png", "b.png", "c.png", "extra.png"]
+    panel.list.item(3).setSelected(True)
+    panel.remove_selected()
+    panel.list.item(2).setSelected(True)
+    panel.move_selected(-1)  # c before b
+    assert [p.name for p in window.batch] == ["a.png", "c.png", "b.png"]
+    assert [panel.list.item(i).toolTip() for i in range(3)] == [str(p) for p in window.batch]
+    dest = tmp_path / "out"
+    with qtbot.waitSignal(window.queue_done, timeout=RUN_TIMEOUT_MS) as blocker:
+        assert window.start_batch(window.batch, dest, "{stem}_up", "png")
+        assert panel.running and panel.start.text() == "Stop"
+    summary = blocker.args[0]
+    assert sorted(p.name for p in summary.written) == ["a_up.png", "c_up.png"]
+    assert [it.state for it in panel.items] == ["done", "done", "failed"]
+    assert panel.items[0].seconds is not None and panel.items[0].seconds > 0
+    assert "1 failed" in panel.eta.text() and panel.retry.isEnabled()
+    assert window.errors and "b.png" in window.errors[-1]
+    # Fixed on disk, retried: only the failed item runs again.
+    png_factory(bad, seed=2)
+    assert panel.retry_failed() == 1
+    with qtbot.waitSignal(window.queue_done, timeout=RUN_TIMEOUT_MS) as blocker:
+        window.start_batch([bad], dest, "{stem}_up", "png")
+    assert [p.name for p in blocker.args[0].written] == ["b_up.png"]
+    assert [it.state for it in panel.items] == ["done", "done", "done"]
+    assert not panel.running and panel.overall.value() == 1000
+
+
+def test_batch_queue_stops_and_keeps_the_rest(qtbot, window, tmp_path: Path, png_factory) -> None:
+    files = [png_factory(tmp_path / f"s{i}.png", 96, 128, seed=i) for i in range(3)]
+    window.set_batch(files)
+    with qtbot.waitSignal(window.queue_done, timeout=RUN_TIMEOUT_MS) as blocker:
+        window.start_batch(files, tmp_path / "o", "{stem}", "png")
+        window.stop_queue()  # while the first item runs
+    assert blocker.args[0].cancelled
+    states = [it.state for it in window.batch_panel.items]
+    assert states.count("waiting") >= 2 and "running" not in states
+    assert not window.batch_panel.running
 
 
 def test_paste_image_from_clipboard(qapp, window) -> None:
