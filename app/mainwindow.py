@@ -66,6 +66,7 @@ from .export_dialog import (
     run_export,
 )
 from .inside_view import InsideView
+from .model_grid import ModelGrid, crop_region
 from .model_info import (
     Estimator,
     ModelFacts,
@@ -171,6 +172,7 @@ class MainWindow(QMainWindow):
     export_done = Signal(bool)
     image_loaded = Signal(bool)  # an image opened from a file is shown (False: it failed)
     queue_done = Signal(object)  # the batch queue ended: a BatchSummary of all its items
+    compare_done = Signal()  # every model of a model comparison has answered
 
     def __init__(self, settings: Settings | None = None) -> None:
         super().__init__()
@@ -196,6 +198,7 @@ class MainWindow(QMainWindow):
         self._message_boxes: list[QMessageBox] = []
         self._running = False  # an upscale of the shown image is under way
         self._queue: QueueRun | None = None  # the batch queue being run
+        self._compare_jobs: dict[int, int] = {}  # job id -> cell of the model grid
         self._export_dialog: ExportDialog | None = None
         self.estimator = Estimator()
         self.facts: dict[tuple[str, int], ModelFacts] = {}
@@ -328,6 +331,14 @@ class MainWindow(QMainWindow):
         self.addDockWidget(Qt.DockWidgetArea.LeftDockWidgetArea, self.batch_dock)
         self.batch_dock.hide()
 
+        self.model_grid = ModelGrid()
+        self.model_grid.run_requested.connect(self.compare_models)
+        self.grid_dock = QDockWidget("Compare models", self)
+        self.grid_dock.setObjectName("models")
+        self.grid_dock.setWidget(self.model_grid)
+        self.addDockWidget(Qt.DockWidgetArea.BottomDockWidgetArea, self.grid_dock)
+        self.grid_dock.hide()
+
     def _build_status(self) -> None:
         sb = self.statusBar()
         self.pixel_label = QLabel("")
@@ -413,10 +424,13 @@ class MainWindow(QMainWindow):
         v.addSeparator()
         v.addAction(self.inside_dock.toggleViewAction())
         v.addAction(self.batch_dock.toggleViewAction())
+        v.addAction(self.grid_dock.toggleViewAction())
 
         r = mb.addMenu("&Run")
         self.upscale_action = self._act(r, "&Upscale", self.upscale, "Ctrl+Return")
         self.cancel_action = self._act(r, "&Cancel", self.cancel, "Esc")
+        r.addSeparator()
+        self._act(r, "Compare &Models on the View", self.compare_models, "Ctrl+Shift+M")
 
         h = mb.addMenu("&Help")
         self._act(h, "&About seemore", self.about)
@@ -1096,6 +1110,9 @@ class MainWindow(QMainWindow):
             )
 
     def _on_output(self, out: RunOutput) -> None:
+        if out.job_id in self._compare_jobs:
+            self._compare_output(out)
+            return
         job = self._jobs.get(out.job_id)
         if job is None or self.loaded is None or getattr(job, "rgb", None) is not self.loaded.rgb:
             return  # from an image no longer shown, or a job replaced by a newer one
@@ -1191,6 +1208,9 @@ class MainWindow(QMainWindow):
             self.inside.features.ask_if_missing()
 
     def _on_failed(self, job_id: int, message: str) -> None:
+        if job_id in self._compare_jobs:
+            self.model_grid.set_error(self._compare_jobs[job_id], message)
+            return
         if job_id not in self._jobs:
             return
         job = self._jobs[job_id]
@@ -1214,6 +1234,8 @@ class MainWindow(QMainWindow):
 
     def _on_job_finished(self, job_id: int) -> None:
         self._jobs.pop(job_id, None)
+        if self._compare_jobs.pop(job_id, None) is not None and not self._compare_jobs:
+            QTimer.singleShot(0, self._compare_finished)
         if job_id == self._upscale_id:
             self._upscale_id = None
             self._set_running(False)
@@ -1417,6 +1439,67 @@ class MainWindow(QMainWindow):
         q.started = time.monotonic()
         panel.set_state(i, "running", fraction=0.0)
         q.job_id = self._submit(job)
+
+    def comparison_choices(self) -> list[ModelChoice]:
+        """Every model the grid compares: each bundled variant at each scale, each
+        loaded checkpoint whose scale is known."""
+        out = [
+            ModelChoice("bundled", v, s)
+            for v, scales in self._bundled().items()
+            for s in sorted(scales)
+        ]
+        for p in self.settings.checkpoints:
+            s = self._checkpoint_scales.get(p)
+            if s and Path(p).is_file():
+                out.append(ModelChoice("file", p, s))
+        return out
+
+    def compare_models(self) -> bool:
+        """Upscale the region in view (at most MAX_CROP a side) with every model."""
+        if self.loaded is None:
+            self.show_error("Open an image first, then zoom to the detail to compare.")
+            return False
+        if self._compare_jobs:
+            self.statusBar().showMessage("A comparison is already running.", 4000)
+            return False
+        choices = self.comparison_choices()
+        if not choices:
+            self.show_error("No models to compare yet (the engine is still loading?).")
+            return False
+        visible = self.view.visible_input_region() or (0, 0, self.loaded.width, self.loaded.height)
+        x, y, w, h = region = crop_region(visible)
+        crop = np.ascontiguousarray(self.loaded.rgb[y : y + h, x : x + w])
+        self.grid_dock.show()
+        self.model_grid.start(choices, region)
+        for i, choice in enumerate(choices):
+            job = UpscaleJob(
+                0,
+                crop,
+                choice,
+                device=self.device_combo.currentData() or "auto",
+                tile=self.tile_combo.currentData(),
+                progress=Progress(),
+            )
+            self._compare_jobs[self._submit(job)] = i
+        self.statusBar().showMessage(f"Comparing {len(choices)} models on {w}x{h} pixels…")
+        return True
+
+    def _compare_output(self, out: RunOutput) -> None:
+        i = self._compare_jobs[out.job_id]
+        seconds = float(out.report.seconds) if out.report is not None else None
+        self.bg.submit(
+            f"grid:{out.job_id}",
+            qimage_from_rgb,
+            out.image,
+            on_done=lambda q: self.model_grid.set_result(i, q, seconds),
+        )
+
+    def _compare_finished(self) -> None:
+        # The last picture is converted off the UI thread: wait for it, then tell.
+        if self.bg.pending():
+            QTimer.singleShot(20, self._compare_finished)
+            return
+        self.compare_done.emit()
 
     def stop_queue(self) -> None:
         """Stop the batch: the item being upscaled is cancelled, the rest stays waiting."""

@@ -434,3 +434,33 @@ def test_toolbars_wrap_rather_than_hide_controls(qtbot, window) -> None:
     qtbot.waitUntil(lambda: not window.toolBarBreak(window.view_bar))
     qtbot.waitUntil(lambda: window.view_bar.y() == window.controls_bar.y())
     assert window.cancel_button.isVisible() and window.before_combo.isVisible()
+
+
+def test_compare_models_on_the_region_in_view(qtbot, window, small_png: Path, checkpoint) -> None:
+    drop(window, [small_png])
+    choices = window.comparison_choices()
+    files = [c for c in choices if c.kind == "file"]
+    assert files and files[0].scale == 2  # the loaded checkpoint is among them
+    with qtbot.waitSignal(window.compare_done, timeout=3 * RUN_TIMEOUT_MS):
+        assert window.compare_models()
+    grid = window.model_grid
+    assert grid.region == (0, 0, 32, 24) and grid.done() and window.grid_dock.isVisible()
+    for cell in grid.cells:
+        assert not cell.error, cell.error
+        s = cell.choice.scale
+        assert (cell.picture.width(), cell.picture.height()) == (32 * s, 24 * s)
+        assert cell.seconds is not None
+    # The checkpoint's cell holds what the engine makes of the same crop.
+    from seemore_app.mainwindow import qimage_to_array
+
+    from seemore_core.checkpoint import load_model
+    from seemore_core.engine import Engine
+
+    i = next(i for i, c in enumerate(grid.cells) if c.choice.kind == "file")
+    ref = Engine(load_model(checkpoint), "cpu").upscale(window.loaded.rgb).image
+    got = qimage_to_array(grid.cells[i].picture)
+    want = (np.clip(ref, 0, 1) * 255 + 0.5).astype(np.uint8)
+    assert np.abs(got.astype(int) - want.astype(int)).max() <= 1
+    assert grid.common_size() == max((32 * c.choice.scale, 24 * c.choice.scale) for c in grid.cells)
+    shot = grid.canvas.grab().toImage()
+    assert shot.width() > 0 and window.result is None  # the main view is left alone
