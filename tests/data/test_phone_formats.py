@@ -6,6 +6,7 @@ checked in and each test knows exactly what its file holds.
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 import numpy as np
@@ -31,6 +32,7 @@ def _exif(orientation: int) -> Image.Exif:
     return exif
 
 
+@functools.cache  # the profile records its creation time: make it once
 def _icc() -> bytes:
     return ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
 
