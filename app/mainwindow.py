@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import math
 import os
+import sys
+import threading
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -91,6 +93,10 @@ from .worker import (
 # A preview of the visible region is worth it only when that region is clearly smaller
 # than the image; otherwise the whole run is barely longer than the preview would be.
 PREVIEW_MAX_FRACTION = 0.6
+# How much lower the worker thread's priority is than the UI thread's (Linux nice
+# steps): enough for the UI to win the CPU when both want it, while the worker still
+# gets every cycle the UI does not use.
+WORKER_NICE = 5
 TILE_CHOICES: tuple[tuple[str, int | None], ...] = (
     ("Auto", None),
     ("No tiles", 0),
@@ -233,6 +239,14 @@ class MainWindow(QMainWindow):
         self._thread.setObjectName("seemore-worker")
         self.worker = Worker()
         self.worker.moveToThread(self._thread)
+        # First, in the worker's own thread: lower its scheduling priority, so that the
+        # model's compute threads (created from it later, and inheriting it) yield the
+        # CPU to the UI thread whenever both want it. Connected before warm_up, and to a
+        # plain function, so it runs in the new thread before torch starts its pool.
+        self.worker_nice: int | None = None
+        self._thread.started.connect(
+            self._lower_worker_priority, Qt.ConnectionType.DirectConnection
+        )
         self._thread.started.connect(self.worker.warm_up)
         self._thread.finished.connect(self.worker.deleteLater)
         self.submit.connect(self.worker.run)
@@ -1499,6 +1513,8 @@ class MainWindow(QMainWindow):
         if self.bg.pending():
             QTimer.singleShot(20, self._compare_finished)
             return
+        n = len(self.model_grid.cells)
+        self.statusBar().showMessage(f"Compared {n} models on the region in view.", 8000)
         self.compare_done.emit()
 
     def stop_queue(self) -> None:
@@ -1625,6 +1641,19 @@ class MainWindow(QMainWindow):
             s.save()
         except OSError as e:
             self.statusBar().showMessage(f"Settings not saved: {e}", 5000)
+
+    def _lower_worker_priority(self) -> None:
+        """Runs in the worker thread: nice it by WORKER_NICE (Linux: per thread)."""
+        if not hasattr(os, "setpriority") or not sys.platform.startswith("linux"):
+            return  # elsewhere priorities are per process: the UI would be slowed too
+        tid = threading.get_native_id()
+        try:
+            now = os.getpriority(os.PRIO_PROCESS, tid)
+            os.setpriority(os.PRIO_PROCESS, tid, min(19, now + WORKER_NICE))
+            self.worker_nice = os.getpriority(os.PRIO_PROCESS, tid)
+            self.worker_tid = tid
+        except OSError:
+            pass  # not allowed here: the app works the same, only less smoothly
 
     def wait_display_idle(self, timeout_ms: int = 30_000) -> bool:
         """Block (running events) until decoding and picture preparation are done."""

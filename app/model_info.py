@@ -97,7 +97,10 @@ class RunEstimate:
     calibrated: bool  # whether a measured run corrected the formula
 
     def short(self) -> str:
-        return f"≈ {fmt_duration(self.seconds)} · {fmt_bytes(self.ram_bytes)}"
+        # Until a run on this machine calibrates it, the time is the formula's nominal
+        # speed, which a busy machine can miss by several times: say so.
+        rough = "" if self.calibrated else " (rough)"
+        return f"≈ {fmt_duration(self.seconds)}{rough} · {fmt_bytes(self.ram_bytes)}"
 
     def details(self, width: int, height: int, scale: int) -> str:
         basis = (

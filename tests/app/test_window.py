@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import sys
+import threading
 import time
 from pathlib import Path
 
@@ -464,3 +467,10 @@ def test_compare_models_on_the_region_in_view(qtbot, window, small_png: Path, ch
     assert grid.common_size() == max((32 * c.choice.scale, 24 * c.choice.scale) for c in grid.cells)
     shot = grid.canvas.grab().toImage()
     assert shot.width() > 0 and window.result is None  # the main view is left alone
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="per-thread nice is Linux's")
+def test_worker_thread_yields_the_cpu_to_the_ui(window) -> None:
+    ui = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+    assert window.worker_nice is not None and window.worker_nice > ui
+    assert os.getpriority(os.PRIO_PROCESS, window.worker_tid) == window.worker_nice
