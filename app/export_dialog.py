@@ -30,7 +30,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from seemore_core.imageio import LoadedImage, upscale_alpha, write_image
+from seemore_core.imageio import ImageIOError, LoadedImage, upscale_alpha, write_image
 
 FORMATS: tuple[tuple[str, str], ...] = (
     ("png", "PNG (lossless)"),
@@ -64,7 +64,9 @@ class ExportOptions:
     png_level: int = DEFAULT_PNG_LEVEL  # 0 (fast, big) .. 9 (slow, small)
     webp_lossless: bool = False
     sixteen_bit: bool = False  # PNG and TIFF only
-    longest_side: int | None = None  # downscale so the longer side is this many pixels
+    # Downscale to a size: "longest", "width" or "height" = size_px pixels (aspect kept).
+    size_by: str | None = None
+    size_px: int = 0
     open_folder: bool = False
     overwrite: bool = False
 
@@ -84,9 +86,10 @@ def auto_name(source: Path | None, name: str, scale: int, fmt: str, folder: Path
     return p
 
 
-def resized_size(w: int, h: int, longest: int) -> tuple[int, int]:
-    """(w, h) scaled so that the longer side is `longest` pixels, aspect kept."""
-    f = longest / max(w, h)
+def resized_size(w: int, h: int, px: int, by: str = "longest") -> tuple[int, int]:
+    """(w, h) scaled so that the longer side (or the width, or the height) is `px`."""
+    side = {"width": w, "height": h}.get(by, max(w, h))
+    f = px / side
     return max(1, round(w * f)), max(1, round(h * f))
 
 
@@ -119,12 +122,18 @@ def write_export(opts: ExportOptions, image: np.ndarray, like: LoadedImage, scal
     alpha = None
     if like.alpha is not None:
         alpha = upscale_alpha(like.alpha, scale)[: image.shape[0], : image.shape[1]]
-    if opts.longest_side is not None:
+    if opts.size_by is not None:
         h, w = image.shape[:2]
-        if opts.longest_side < max(w, h):
+        size = resized_size(w, h, opts.size_px, opts.size_by)
+        if size[0] > w or size[1] > h:
+            raise ImageIOError(
+                opts.path,
+                f"{size[0]}x{size[1]} is larger than the {w}x{h} result: choose a larger"
+                " scale, then export at this size",
+            )
+        if size != (w, h):
             # Lanczos from the larger result: sharper than asking a smaller scale would
             # give, and it is how the size was promised in the dialog.
-            size = resized_size(w, h, opts.longest_side)
             planes = [
                 np.asarray(
                     Image.fromarray(np.ascontiguousarray(image[:, :, c]), "F").resize(
@@ -206,6 +215,8 @@ class ExportDialog(QDialog):
         self.size_mode = QComboBox()
         self.size_mode.addItem(f"Full result ({result_size[0]}x{result_size[1]})", None)
         self.size_mode.addItem("Longest side…", "longest")
+        self.size_mode.addItem("Width…", "width")
+        self.size_mode.addItem("Height…", "height")
         self.longest = QSpinBox()
         self.longest.setRange(16, max(16, max(result_size)))
         self.longest.setValue(max(result_size))
@@ -268,10 +279,10 @@ class ExportDialog(QDialog):
         }
         for key, w in self._rows.items():
             self._form.setRowVisible(w, show[key])
-        by_side = self.size_mode.currentData() == "longest"
-        self.longest.setVisible(by_side)
-        if by_side:
-            w, h = resized_size(*self._size, self.longest.value())
+        by = self.size_mode.currentData()
+        self.longest.setVisible(by is not None)
+        if by is not None:
+            w, h = resized_size(*self._size, self.longest.value(), by)
             self.size_note.setText(f"→ {w}x{h} (Lanczos)")
         else:
             self.size_note.setText("")
@@ -298,7 +309,7 @@ class ExportDialog(QDialog):
             fmt = typed  # a suffix typed by hand says what the file is
         elif not p.suffix:
             p = p.with_suffix(f".{fmt}")
-        by_side = self.size_mode.currentData() == "longest"
+        by = self.size_mode.currentData()
         return ExportOptions(
             path=p,
             format=fmt,
@@ -306,7 +317,8 @@ class ExportDialog(QDialog):
             png_level=self.png_level.value(),
             webp_lossless=self.lossless.isChecked(),
             sixteen_bit=self.sixteen.isChecked() and fmt in SIXTEEN_BIT,
-            longest_side=self.longest.value() if by_side else None,
+            size_by=by,
+            size_px=self.longest.value() if by is not None else 0,
             open_folder=self.open_folder.isChecked(),
         )
 

@@ -43,9 +43,18 @@ def test_dialog_shows_the_options_of_the_chosen_format(qtbot, tmp_path: Path) ->
     dlg.longest.setValue(320)
     assert "320x240" in dlg.size_note.text()
     opts = dlg.options()
-    assert (opts.format, opts.webp_lossless, opts.longest_side) == ("webp", True, 320)
+    assert (opts.format, opts.webp_lossless, opts.size_by, opts.size_px) == (
+        "webp",
+        True,
+        "longest",
+        320,
+    )
+    dlg.size_mode.setCurrentIndex(dlg.size_mode.findData("height"))
+    dlg.longest.setValue(120)
+    assert "160x120" in dlg.size_note.text()
     assert not opts.sixteen_bit  # WebP holds 8 bits
     assert resized_size(640, 480, 320) == (320, 240)
+    assert resized_size(640, 480, 160, "width") == (160, 120)
 
 
 def test_export_options_reach_the_files(qtbot, window, small_png: Path, tmp_path: Path) -> None:
@@ -109,6 +118,14 @@ def test_export_options_reach_the_files(qtbot, window, small_png: Path, tmp_path
 
     with Image.open(save(smaller)) as im:
         assert im.size == (32, 24)
+
+    def by_height(d: ExportDialog) -> None:
+        d.path_edit.setText(str(tmp_path / "tall.png"))
+        d.size_mode.setCurrentIndex(d.size_mode.findData("height"))
+        d.longest.setValue(30)
+
+    with Image.open(save(by_height)) as im:
+        assert im.size == (40, 30)
 
     # The proposal moves on once a name is taken, so nothing is overwritten silently.
     # (The last format used, PNG, is proposed again.)
