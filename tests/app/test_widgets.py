@@ -361,3 +361,30 @@ def test_plots_follow_the_dark_theme(qtbot) -> None:
     finally:
         theme.apply("light")
     qtbot.waitUntil(lambda: panel.bars.backgroundBrush().color().lightness() > 200)
+
+
+def test_big_results_are_drawn_from_a_pyramid_built_off_the_ui_thread(
+    qtbot, view: CompareView
+) -> None:
+    rng = np.random.default_rng(8)
+    # Smooth content: any correct downscale of it looks the same.
+    small = rng.random((15, 20, 3)).astype(np.float32)
+    from PIL import Image
+
+    big = np.asarray(
+        Image.fromarray((small * 255).astype(np.uint8)).resize((2400, 1800), Image.BICUBIC)
+    )
+    view.set_input(small, 120)  # a 2400x1800 canvas, fitted into 400x240
+    view.set_before_mode("nearest")
+    view.set_result(big, 120, "After")
+    view.set_divider(0.0)
+    direct = _grab(view)  # drawn from the full picture: the pyramid is still being built
+    qtbot.waitUntil(lambda: bool(view._pyramids), timeout=10_000)
+    (levels,) = view._pyramids.values()
+    assert [(q.width(), q.height()) for q in levels] == [(1200, 900), (600, 450), (300, 225)]
+    via_pyramid = _grab(view)
+    off = view._offset()
+    ox, oy = int(off.x()) + 2, int(off.y()) + 2
+    a = direct[oy : oy + 150, ox : ox + 190].astype(int)
+    b = via_pyramid[oy : oy + 150, ox : ox + 190].astype(int)
+    assert np.abs(a - b).mean() < 3.0
