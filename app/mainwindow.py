@@ -1,8 +1,11 @@
-"""The main window: compare view, controls, inside-view dock, batch list, status bar.
+"""The main window: compare view, controls, inside-view dock, batch queue, model grid.
 
-The window owns no model maths. It reads images (seemore_core.imageio), hands jobs to
-the `Worker` in its thread, and draws what comes back. Torch is never imported here:
-the worker's `warm_up` does it, so the window is on screen while torch loads.
+The window owns no model maths. It hands jobs to the `Worker` in its thread and draws
+what comes back; everything slow that is not the model (decoding, the pictures for the
+screen, writing exports) runs on a `Background` pool, so the UI thread only ever hands
+over ready pictures. Torch is not loaded by the UI thread: the worker's `warm_up` does
+it, so the window is on screen while torch loads, and the pre-run estimate (which reads
+the network's description) is made only after that.
 """
 
 from __future__ import annotations
