@@ -26,16 +26,17 @@ from typing import TYPE_CHECKING, Literal
 
 from .errors import Cancelled, ModelNotFound, OutputExistsError, SeemoreError, UsageError
 from .names import (
+    BUNDLED_NAMES,
     DEFAULT_FORMAT,
     DEFAULT_SCALE,
     DEFAULT_VARIANT,
     FORMAT_SUFFIX,
     QUALITY_FORMATS,
     READ_SUFFIXES,
-    VARIANT_NAMES,
     WRITE_FORMATS,
     WRITE_SUFFIX_ALIASES,
     is_image_path,
+    model_name,
 )
 from .paths import output_problem, resolved
 from .progress import Progress, ProgressInfo
@@ -55,10 +56,12 @@ DEFAULT_QUALITY = 95
 
 @dataclass(frozen=True)
 class ModelRef:
-    """A model as a user names it: a checkpoint file, or a bundled variant at a scale.
+    """A model as a user names it: a checkpoint file, or a bundled name at a scale.
 
-    ``scale`` is the scale asked for: None means the file's own, or the default scale
-    for a bundled variant. A checkpoint file has one scale; asking another is a mistake.
+    Bundled names (names.BUNDLED_NAMES, any case: "t-photo" is "T-photo") come first;
+    a name that is also a file on disk is the file. ``scale`` is the scale asked for:
+    None means the file's own, or the default scale for a bundled name. A checkpoint
+    file has one scale; asking another is a mistake.
     """
 
     name: str = DEFAULT_VARIANT
@@ -66,35 +69,41 @@ class ModelRef:
 
     @property
     def is_file(self) -> bool:
-        """A name that exists on disk is a file; anything else must be a variant name."""
-        return self.name.upper() not in VARIANT_NAMES or Path(self.name).exists()
+        """A name that exists on disk is a file; anything else must be a model name."""
+        return model_name(self.name) is None or Path(self.name).exists()
 
     @property
     def stem(self) -> str:
-        """What `{model}` in a name pattern becomes: the variant letter or the file's stem."""
-        return Path(self.name).stem if self.is_file else self.name.upper()
+        """What `{model}` in a name pattern becomes: the model name or the file's stem."""
+        if self.is_file:
+            return Path(self.name).stem
+        return model_name(self.name) or self.name
 
     def label(self, scale: int) -> str:
         if self.is_file:
             return f"{Path(self.name).name} (x{scale})"
-        return f"SeemoRe-{self.name.upper()} x{scale}"
+        return f"SeemoRe-{self.stem} x{scale}"
 
 
 def resolve(ref: ModelRef) -> Path:
-    """The weights file a reference names: itself, or the bundled file of the variant."""
+    """The weights file a reference names: itself, or the bundled file of the name."""
     from .models import bundled_models, bundled_path
 
     path = Path(ref.name)
     if path.exists():
         return path
-    if ref.name.upper() not in VARIANT_NAMES:
-        raise ModelNotFound(f"model {ref.name!r}: no such file, and not a bundled model name")
+    name = model_name(ref.name)
+    if name is None:
+        raise ModelNotFound(
+            f"model {ref.name!r}: no such file, and not a bundled model name "
+            f"(bundled names: {', '.join(BUNDLED_NAMES)})"
+        )
     scale = DEFAULT_SCALE if ref.scale is None else ref.scale
-    bundled = bundled_path(ref.name, scale)
+    bundled = bundled_path(name, scale)
     if not bundled.is_file():
         have = ", ".join(f"{v} x{s}" for v, s, _ in bundled_models()) or "none"
         raise ModelNotFound(
-            f"no bundled SeemoRe-{ref.name.upper()} x{scale} weights (bundled: {have}); "
+            f"no bundled SeemoRe-{name} x{scale} weights (bundled: {have}); "
             "use a checkpoint file instead",
             option="model",
         )

@@ -5,7 +5,8 @@ from __future__ import annotations
 from importlib import resources
 from pathlib import Path
 
-from .arch import VARIANTS, SeemoRe
+from .arch import SeemoRe
+from .names import MODEL_NAMES, SCALES, bundled_file_name
 
 
 def weights_dir() -> Path:
@@ -13,17 +14,22 @@ def weights_dir() -> Path:
 
 
 def bundled_path(name: str, scale: int) -> Path:
-    return weights_dir() / f"seemore_{name.upper()}_x{scale}.safetensors"
+    """Where the bundled weights of a model name (any case) at a scale live."""
+    return weights_dir() / bundled_file_name(name, scale)
 
 
 def bundled_models() -> list[tuple[str, int, Path]]:
-    """(variant, scale, path) of every bundled weight file present."""
+    """(name, scale, path) of every bundled weight file present, in names.MODEL_NAMES order.
+
+    The name is canonical ("T", "T-photo"): the key of its eval.json record is
+    `{name}_x{scale}`.
+    """
     found = []
-    for v in VARIANTS:
-        for s in (2, 3, 4):
-            p = bundled_path(v, s)
+    for name in MODEL_NAMES:
+        for s in SCALES:
+            p = bundled_path(name, s)
             if p.is_file():
-                found.append((v, s, p))
+                found.append((name, s, p))
     return found
 
 

@@ -8,6 +8,7 @@ live here, with no heavy import, instead of being repeated beside each user.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 
 # ------------------------------------------------------------------------ checkpoints
@@ -20,6 +21,30 @@ VARIANT_NAMES: tuple[str, ...] = ("T", "B", "L")
 SCALES: tuple[int, ...] = (2, 3, 4)
 DEFAULT_VARIANT = "T"
 DEFAULT_SCALE = 4
+
+
+@dataclass(frozen=True)
+class BundledName:
+    """A family of bundled weights: one network variant trained for one kind of input."""
+
+    name: str  # as the user types it (any case) and as its files and records spell it
+    variant: str  # the network it is (one of VARIANT_NAMES)
+    purpose: str  # one line: what inputs it is for
+
+
+# Every bundled family, the default first. Files are `seemore_{name}_x{scale}.safetensors`
+# and records `{name}_x{scale}` in eval.json, spelled exactly as `name` here.
+BUNDLED: tuple[BundledName, ...] = (
+    BundledName("T", "T", "Clean: sharp sources"),
+    BundledName("T-photo", "T", "Photo: JPEG, noise, blur"),
+)
+BUNDLED_NAMES: tuple[str, ...] = tuple(b.name for b in BUNDLED)
+# Names a --model value may be: the bundled families, and the paper's other variants
+# (no weights bundled for them; naming one says so rather than "no such file").
+MODEL_NAMES: tuple[str, ...] = (
+    *BUNDLED_NAMES,
+    *(v for v in VARIANT_NAMES if v not in BUNDLED_NAMES),
+)
 
 # --------------------------------------------------------------------------- engine
 DEVICES: tuple[str, ...] = ("auto", "cpu", "cuda", "mps")
@@ -106,3 +131,26 @@ def format_of_suffix(p: str | Path) -> str | None:
 def dialog_patterns(suffixes: frozenset[str] | tuple[str, ...]) -> str:
     """Suffixes as a file dialog's filter ("*.bin *.ckpt ..."), e.g. for READ_SUFFIXES."""
     return " ".join(f"*{s}" for s in sorted(suffixes))
+
+
+def model_name(text: str) -> str | None:
+    """The canonical spelling of a model name ("t-photo" -> "T-photo"), or None."""
+    folded = text.strip().casefold()
+    return next((n for n in MODEL_NAMES if n.casefold() == folded), None)
+
+
+def bundled_info(name: str) -> BundledName | None:
+    """The bundled family a name (any case) stands for, or None."""
+    canonical = model_name(name)
+    return next((b for b in BUNDLED if b.name == canonical), None)
+
+
+def model_variant(name: str) -> str:
+    """The network variant behind a model name: "T-photo" is a SeemoRe-T."""
+    info = bundled_info(name)
+    return info.variant if info is not None else (model_name(name) or name).upper()
+
+
+def bundled_file_name(name: str, scale: int) -> str:
+    """`seemore_{NAME}_x{scale}.safetensors` with the name's canonical spelling."""
+    return f"seemore_{model_name(name) or name}_x{scale}{SAFETENSORS_SUFFIX}"
