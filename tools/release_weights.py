@@ -1,11 +1,18 @@
 """Bundle a training run's EMA weights in resources/weights and rewrite the model card.
 
     python tools/release_weights.py runs/T_x2 [--benchmark ../shared/data/benchmark]
+    python tools/release_weights.py runs/T_photo_x4 --name T-photo
 
-Exports runs/T_x2/last.pth's EMA weights as resources/weights/seemore_T_x{s}.safetensors
-(the authors' key names, hyperparameters and training facts in the metadata), measures
-Set5/Set14 PSNR/SSIM (Y) of it and of bicubic, stores the figures in
-resources/weights/eval.json, and writes MODEL_CARD.md from every bundled model.
+Exports runs/T_x2/last.pth's EMA weights as resources/weights/seemore_{NAME}_x{s}.safetensors
+(NAME one of names.BUNDLED_NAMES, default T; the authors' key names, hyperparameters and
+training facts in the metadata), measures Set5/Set14 PSNR/SSIM (Y) of it and of bicubic,
+stores the figures in resources/weights/eval.json under "{NAME}_x{s}", and writes
+MODEL_CARD.md from every bundled model.
+
+When the degraded validation sets exist (``--degraded``, default runs/degraded/{Set5,Set14}
+with LR_bicubic/X{s}, built by tools/make_degraded_set.py), it also measures PSNR on that
+degraded input: of the released model, of the bundled clean T at the same scale and of
+bicubic, so the card can say what a photo model gains where it is meant to be used.
 """
 
 from __future__ import annotations
@@ -23,9 +30,10 @@ import torch
 
 from seemore_core.checkpoint import model_from_state_dict, read_checkpoint, save_safetensors
 from seemore_core.engine import Engine
-from seemore_core.evaluate import bicubic_upscaler, engine_upscaler, evaluate_dataset
+from seemore_core.evaluate import bicubic_upscaler, engine_upscaler, evaluate_dataset, find_pairs
 from seemore_core.imageio import write_bytes_atomic
 from seemore_core.models import bundled_path, weights_dir
+from seemore_core.names import BUNDLED, BUNDLED_NAMES, bundled_info
 from seemore_core.routing_stats import gather_inputs, usage_picture
 from seemore_core.routing_stats import measure as measure_routing_stats
 from seemore_core.train.history import describe_schedule
@@ -53,11 +61,60 @@ def measure(model: torch.nn.Module, scale: int, bench: Path) -> dict[str, dict[s
     return out
 
 
-def measure_routing(model: torch.nn.Module, scale: int, bench: Path) -> dict[str, object]:
+def degraded_sets(root: Path, scale: int) -> list[Path]:
+    """The degraded validation folders with an LR for every HR at this scale.
+
+    A folder missing some LR would be filled in with clean bicubic LR by
+    `evaluate_dataset`, which would pass clean figures off as degraded ones: skipped.
+    """
+    found = []
+    for name in SETS:
+        d = root / name
+        if (d / "HR").is_dir():
+            pairs = find_pairs(d, scale)
+            if pairs and all(lr is not None for _, _, lr in pairs):
+                found.append(d)
+    return found
+
+
+def measure_degraded(
+    model: torch.nn.Module, clean_t: torch.nn.Module | None, scale: int, sets: list[Path]
+) -> dict[str, dict[str, float]]:
+    """PSNR/SSIM (Y) on degraded LR of the model, the clean T (when given) and bicubic."""
+    upscale = engine_upscaler(Engine(model, device="cpu"))
+    t_upscale = engine_upscaler(Engine(clean_t, device="cpu")) if clean_t is not None else None
+    out: dict[str, dict[str, float]] = {}
+    for d in sets:
+        r = evaluate_dataset(d, scale, upscale)
+        b = evaluate_dataset(d, scale, bicubic_upscaler(scale))
+        row = {"psnr": r.psnr_y, "ssim": r.ssim_y, "bicubic_psnr": b.psnr_y}
+        if t_upscale is not None:
+            row["T_psnr"] = evaluate_dataset(d, scale, t_upscale).psnr_y
+        out[d.name] = row
+    return out
+
+
+def key_name(key: str) -> str:
+    """The bundled name of an eval.json key ("T-photo_x4" -> "T-photo")."""
+    return key.rpartition("_x")[0]
+
+
+def key_order(key: str) -> tuple[int, str, int]:
+    # Names in names.BUNDLED order (T first, so its rows stay where they were), then scale.
+    name, _, s = key.rpartition("_x")
+    rank = BUNDLED_NAMES.index(name) if name in BUNDLED_NAMES else len(BUNDLED_NAMES)
+    return rank, name, int(s) if s.isdigit() else 0
+
+
+def measure_routing(
+    model: torch.nn.Module, scale: int, bench: Path, name: str = "T"
+) -> dict[str, object]:
     """Routing over the Set5+Set14 LR images routed whole, and its Figure-5 picture."""
     engine = Engine(model, device="cpu")
     stats = measure_routing_stats(engine, gather_inputs([bench / n for n in SETS], scale))
-    usage_picture(stats, weights_dir() / f"routing_T_x{scale}.png", f"SeemoRe-T x{scale}", True)
+    usage_picture(
+        stats, weights_dir() / f"routing_{name}_x{scale}.png", f"SeemoRe-{name} x{scale}", True
+    )
     data = stats.to_json()
     data.pop("images")
     data.pop("chosen")
@@ -79,7 +136,7 @@ def routing_lines(evals: dict[str, dict]) -> list[str]:  # type: ignore[type-arg
         "| model | " + " | ".join(f"block {b}" for b in range(6)) + " | diverse of blocks 0-2 |",
         "|---|" + "---|" * 7,
     ]
-    for key in sorted(evals):
+    for key in sorted(evals, key=key_order):
         r = evals[key].get("routing")
         if not r:
             continue
@@ -88,7 +145,7 @@ def routing_lines(evals: dict[str, dict]) -> list[str]:  # type: ignore[type-arg
             for b in r["blocks"]
         ]
         lines.append(
-            f"| T x{evals[key]['scale']} | "
+            f"| {key_name(key)} x{evals[key]['scale']} | "
             + " | ".join(cells)
             + f" | {r['diverse_blocks_of_first_3']} |"
         )
@@ -96,8 +153,8 @@ def routing_lines(evals: dict[str, dict]) -> list[str]:  # type: ignore[type-arg
         "",
         "Pictures: "
         + ", ".join(
-            f"[T x{evals[k]['scale']}](routing_T_x{evals[k]['scale']}.png)"
-            for k in sorted(evals)
+            f"[{key_name(k)} x{evals[k]['scale']}](routing_{k}.png)"
+            for k in sorted(evals, key=key_order)
             if evals[k].get("routing")
         ),
         "",
@@ -108,6 +165,77 @@ def routing_lines(evals: dict[str, dict]) -> list[str]:  # type: ignore[type-arg
         "docs/routing-ablations.md.",
     ]
     return lines
+
+
+def _pair(sets: dict[str, dict[str, float]] | None, field: str) -> str:
+    """ "Set5 / Set14" figures of one field, "-" where a set was not measured."""
+    cells = []
+    for name in SETS:
+        v = (sets or {}).get(name, {}).get(field)
+        cells.append(f"{v:.2f}" if isinstance(v, (int, float)) else "-")
+    return " / ".join(cells)
+
+
+def photo_lines(evals: dict[str, dict]) -> list[str]:  # type: ignore[type-arg]
+    """The T-photo table: clean and degraded PSNR beside the clean T and bicubic."""
+    keys = sorted((k for k in evals if key_name(k) == "T-photo"), key=key_order)
+    if not keys:
+        return []
+    lines = [
+        "",
+        "## T-photo: for real photos (JPEG, noise, blur)",
+        "",
+        "SeemoRe-T fine-tuned from the clean T weights on the same 291 photos with LR made",
+        "by the real-photo pipeline (`seemore_core/train/degrade.py`: blur, bicubic/",
+        "bilinear/area downscale with jitter, Gaussian/Poisson noise, JPEG q30-95,",
+        "sometimes twice), L1 + FFT loss, EMA; no GAN, so it invents no texture.",
+        "Degraded input: Set5/Set14 degraded by that pipeline at fixed seeds",
+        "(`tools/make_degraded_set.py`, runs/degraded; `seemore eval` reads it). PSNR-Y dB.",
+        "",
+        "| model | started from | steps | train time | hardware | clean Set5 / Set14 |"
+        " clean T: Set5 / Set14 | degraded Set5 / Set14 | degraded, T: Set5 / Set14 |"
+        " degraded, bicubic: Set5 / Set14 |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for key in keys:
+        e = evals[key]
+        s = e["scale"]
+        init = e.get("init") or {}
+        start = f"T x{init['scale']}" if init.get("scale") else "scratch"
+        if init.get("train_steps"):
+            start += f" ({init['train_steps']} steps)"
+        deg = e.get("degraded")
+        lines.append(
+            f"| T-photo x{s} | {start} | {e['steps']} | {e['train_seconds'] / 3600:.1f} h |"
+            f" {e['hardware']} | {_pair(e['sets'], 'psnr')} |"
+            f" {_pair((evals.get(f'T_x{s}') or {}).get('sets'), 'psnr')} |"
+            f" {_pair(deg, 'psnr')} | {_pair(deg, 'T_psnr')} | {_pair(deg, 'bicubic_psnr')} |"
+        )
+    notes = [
+        f"- T-photo x{evals[k]['scale']}: "
+        + ". ".join(t for t in (evals[k].get("schedule"), evals[k].get("note")) if t)
+        for k in keys
+        if evals[k].get("schedule") or evals[k].get("note")
+    ]
+    return lines + (["", *notes] if notes else [])
+
+
+def purpose_lines(evals: dict[str, dict]) -> list[str]:  # type: ignore[type-arg]
+    """What each bundled family is for (names.BUNDLED), for those released."""
+    present = {key_name(k) for k in evals}
+    lines = ["", "## Which model", ""]
+    for b in BUNDLED:
+        if b.name in present:
+            lines.append(f"- **{b.name}** ({b.purpose}): {PURPOSE_DETAIL.get(b.name, '')}".rstrip())
+    return lines
+
+
+# The card's longer word on each family; names.BUNDLED holds the one-line purpose.
+PURPOSE_DETAIL = {
+    "T": "bicubic-downscaled, noise-free sources (renders, screenshots, clean scans).",
+    "T-photo": "phone photos, web JPEGs and scans; it removes JPEG blocks, noise and "
+    "mild blur while upscaling, and is a little softer than T on clean input.",
+}
 
 
 def write_card(evals: dict[str, dict]) -> None:  # type: ignore[type-arg]
@@ -131,7 +259,8 @@ def write_card(evals: dict[str, dict]) -> None:  # type: ignore[type-arg]
         " Set5 PSNR/SSIM | Set14 PSNR/SSIM | bicubic Set5 / Set14 | paper Set5 / Set14 |",
         "|---|---|---|---|---|---|---|---|---|---|",
     ]
-    for key in sorted(evals):
+    clean = {k: e for k, e in evals.items() if key_name(k) == "T"}
+    for key in sorted(clean):
         e = evals[key]
         s = e["scale"]
         m = e["sets"]
@@ -152,7 +281,7 @@ def write_card(evals: dict[str, dict]) -> None:  # type: ignore[type-arg]
     notes = [
         f"- T x{evals[k]['scale']}: "
         + ". ".join(t for t in (evals[k].get("schedule"), evals[k].get("note")) if t)
-        for k in sorted(evals)
+        for k in sorted(clean)
         if evals[k].get("schedule") or evals[k].get("note")
     ]
     if notes:
@@ -165,6 +294,8 @@ def write_card(evals: dict[str, dict]) -> None:  # type: ignore[type-arg]
         "x3 and x4 start from the x2 weights (all but the upsampler), as the configs say;",
         "their steps and train time are their own, on top of the x2 run's.",
     ]
+    lines += photo_lines(evals)
+    lines += purpose_lines(evals)
     lines += routing_lines(evals)
     lines.append("")
     _write_atomic(weights_dir() / "MODEL_CARD.md", "\n".join(lines))
@@ -187,6 +318,17 @@ def main() -> None:
     p = argparse.ArgumentParser()
     p.add_argument("run", type=Path, nargs="?", help="training folder holding last.pth")
     p.add_argument(
+        "--name",
+        default="T",
+        help=f"the bundled name to release it as: {', '.join(BUNDLED_NAMES)} (default T)",
+    )
+    p.add_argument(
+        "--degraded",
+        type=Path,
+        default=Path("runs/degraded"),
+        help="degraded validation sets (NAME/HR, NAME/LR_bicubic/X{s}); skipped when absent",
+    )
+    p.add_argument(
         "--refresh-routing",
         action="store_true",
         help="re-measure the routing of every bundled model and rewrite the card (no release)",
@@ -206,6 +348,10 @@ def main() -> None:
         return
     if args.run is None:
         p.error("give a training folder, or --refresh-routing")
+    info = bundled_info(args.name)
+    if info is None:
+        p.error(f"unknown name {args.name!r}: use one of {', '.join(BUNDLED_NAMES)}")
+    name = info.name
     ck = read_checkpoint(args.run / "last.pth")
     model = model_from_state_dict(ck.state_dict, ck.config)
     raw = torch.load(args.run / "last.pth", map_location="cpu", weights_only=True)
@@ -214,15 +360,26 @@ def main() -> None:
     seconds = args.train_seconds or float(raw.get("train_seconds", 0.0))
     s = ck.config.scale
     sets = measure(model, s, args.benchmark)
-    routing = measure_routing(model, s, args.benchmark)
+    routing = measure_routing(model, s, args.benchmark, name)
+    degraded: dict[str, dict[str, float]] = {}
+    if found := degraded_sets(args.degraded, s):
+        clean_path = bundled_path("T", s)
+        clean_t = None
+        if name != "T" and clean_path.is_file():
+            ct = read_checkpoint(clean_path)
+            clean_t = model_from_state_dict(ct.state_dict, ct.config)
+        degraded = measure_degraded(model, clean_t, s, found)
     meta = {
+        "model_name": name,
+        "purpose": info.purpose,
         "train_steps": str(steps),
         "train_seconds": f"{seconds:.0f}",
         "train_data": "T91 + BSD200 (291 photos)",
         "set5_psnr_y": f"{sets['Set5']['psnr']:.3f}",
         "set14_psnr_y": f"{sets['Set14']['psnr']:.3f}",
+        **{f"degraded_{k.lower()}_psnr_y": f"{v['psnr']:.3f}" for k, v in degraded.items()},
     }
-    out = save_safetensors(model, bundled_path("T", s), meta)
+    out = save_safetensors(model, bundled_path(name, s), meta)
     entry = {
         "scale": s,
         "steps": steps,
@@ -236,13 +393,18 @@ def main() -> None:
         "sets": sets,
         "routing": routing,
     }
+    if degraded:
+        entry["degraded"] = degraded
     evals_path = weights_dir() / "eval.json"
     with _release_lock():
         evals = json.loads(evals_path.read_text()) if evals_path.is_file() else {}
-        evals[f"T_x{s}"] = entry
+        evals[f"{name}_x{s}"] = entry
         _write_atomic(evals_path, json.dumps(evals, indent=2) + "\n")
         write_card(evals)
     print(f"wrote {out}: Set5 {sets['Set5']['psnr']:.2f} dB, Set14 {sets['Set14']['psnr']:.2f} dB")
+    for set_name, r in degraded.items():
+        t = f", clean T {r['T_psnr']:.2f}" if "T_psnr" in r else ""
+        print(f"degraded {set_name}: {r['psnr']:.2f} dB{t}, bicubic {r['bicubic_psnr']:.2f} dB")
 
 
 def refresh_routing(bench: Path) -> None:
@@ -251,7 +413,7 @@ def refresh_routing(bench: Path) -> None:
     for key in json.loads(evals_path.read_text()):
         ck = read_checkpoint(weights_dir() / f"seemore_{key}.safetensors")
         model = model_from_state_dict(ck.state_dict, ck.config)
-        routing[key] = measure_routing(model, ck.config.scale, bench)
+        routing[key] = measure_routing(model, ck.config.scale, bench, key_name(key))
         print(f"{key}: diverse blocks of 0-2: {routing[key]['diverse_blocks_of_first_3']}")
     with _release_lock():
         evals = json.loads(evals_path.read_text())
