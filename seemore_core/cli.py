@@ -220,6 +220,20 @@ def cmd_inspect(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_routing_stats(args: argparse.Namespace) -> int:
+    from .routing_stats import format_table, gather_inputs, measure, usage_picture
+
+    engine = _engine(args)
+    stats = measure(engine, gather_inputs(args.inputs, engine.scale))
+    if args.plot:
+        usage_picture(stats, args.plot, f"routing, x{engine.scale}", args.overwrite)
+    if args.json:
+        print(json.dumps(stats.to_json()))
+    else:
+        print(format_table(stats))
+    return EXIT_OK
+
+
 def cmd_eval(args: argparse.Namespace) -> int:
     from .evaluate import bicubic_upscaler, engine_upscaler, evaluate_dataset
 
@@ -514,12 +528,22 @@ def build_parser() -> argparse.ArgumentParser:
     )
     t.set_defaults(func=cmd_train)
 
-    try:  # the lead's subcommand registers itself; absent from older trees
-        from .routing_stats import add_parser as add_routing_stats
-    except ImportError:
-        pass
-    else:
-        add_routing_stats(sub)
+    r = sub.add_parser(
+        "routing-stats",
+        help="per block: how often each expert is chosen over a set of images (Figure 5)",
+    )
+    r.add_argument(
+        "inputs",
+        nargs="+",
+        metavar="DIR_OR_FILE",
+        help="images, folders, or "
+        "benchmark folders (DIR/HR with DIR/LR_bicubic/X{N}: their LR images)",
+    )
+    model_opts(r)
+    r.add_argument("--json", action="store_true")
+    r.add_argument("--plot", metavar="FILE.png", help="write the depth x expert picture")
+    r.add_argument("--overwrite", action="store_true", help="replace an existing --plot file")
+    r.set_defaults(func=cmd_routing_stats)
     return p
 
 

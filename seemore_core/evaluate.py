@@ -20,6 +20,7 @@ import numpy as np
 import torch
 from PIL import Image
 
+from .errors import FileError
 from .metrics import psnr_y, ssim_y, to_uint8
 from .resize import bicubic_lr, crop_to_multiple, upscale_bicubic_uint8
 
@@ -75,7 +76,7 @@ def find_pairs(dir: Path, scale: int) -> list[tuple[str, Path, Path | None]]:
     root = Path(dir)
     hr_dir = root / "HR"
     if not hr_dir.is_dir():
-        raise FileNotFoundError(f"no HR folder in {root}")
+        raise FileError(root, "no HR folder in this benchmark folder")
     lr_dir = root / "LR_bicubic" / f"X{scale}"
     pairs: list[tuple[str, Path, Path | None]] = []
     for hr_path in sorted(hr_dir.iterdir()):
@@ -106,7 +107,7 @@ def evaluate_dataset(dir: Path, scale: int, upscale_fn: UpscaleFn) -> EvalResult
     root = Path(dir)
     pairs = find_pairs(root, scale)
     if not pairs:
-        raise FileNotFoundError(f"no images in {root / 'HR'}")
+        raise FileError(root / "HR", "no images in this folder")
     scores: list[ImageScore] = []
     for name, hr_path, lr_path in pairs:
         hr = crop_to_multiple(load_rgb(hr_path), scale)

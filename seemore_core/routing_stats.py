@@ -8,14 +8,13 @@ normalised entropy of the choice (0: every image chose the same expert, 1: the c
 are spread evenly over all experts). The images are routed whole, as an upscale routes
 them (the engine's exact routing, even when it tiles).
 
-`seemore routing-stats DIR_OR_FILES... --model M --scale N [--json] [--plot F.png]`; a
-benchmark folder (DIR/HR with DIR/LR_bicubic/X{N}) contributes its LR images.
+`seemore routing-stats DIR_OR_FILES... --model M --scale N [--json] [--plot F.png]` (the
+command lives in cli.py); a benchmark folder (DIR/HR with DIR/LR_bicubic/X{N})
+contributes its LR images.
 """
 
 from __future__ import annotations
 
-import argparse
-import json
 import math
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass
@@ -185,41 +184,3 @@ def format_table(stats: RoutingStats) -> str:
         f"{stats.diverse_blocks()}"
     )
     return "\n".join(lines)
-
-
-def cmd_routing_stats(args: argparse.Namespace) -> int:
-    from .checkpoint import load_model
-    from .engine import Engine
-    from .models import resolve_model_path
-
-    if args.model is not None and Path(args.model).is_file():
-        model = load_model(args.model)
-    else:
-        model = load_model(resolve_model_path(args.model, args.scale or 4))
-    if args.scale is not None and args.scale != model.scale:
-        raise SeemoreError(f"the model is x{model.scale}, not x{args.scale}")
-    engine = Engine(model, device=args.device)
-    stats = measure(engine, gather_inputs(args.inputs, model.scale))
-    if args.plot:
-        usage_picture(stats, args.plot, f"routing, x{model.scale}", args.overwrite)
-    if args.json:
-        print(json.dumps(stats.to_json()))
-    else:
-        print(format_table(stats))
-    return 0
-
-
-def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
-    r = sub.add_parser(
-        "routing-stats",
-        help="per block: how often each expert is chosen over a set of images (Figure 5)",
-    )
-    r.add_argument("inputs", nargs="+", metavar="DIR_OR_FILE")
-    r.add_argument("--model", default=None, help="checkpoint file or bundled name (T)")
-    r.add_argument("--scale", type=int, choices=(2, 3, 4), default=None)
-    r.add_argument("--device", default="auto")
-    r.add_argument("--json", action="store_true")
-    r.add_argument("--plot", metavar="FILE.png", help="write the depth x expert picture")
-    r.add_argument("--overwrite", action="store_true", help="replace an existing --plot file")
-    r.set_defaults(func=cmd_routing_stats)
-    return r

@@ -50,8 +50,13 @@ class TrainConfig:
 
     @classmethod
     def from_toml(cls, path: str | Path) -> TrainConfig:
-        with open(path, "rb") as f:
-            data = tomllib.load(f)
+        try:
+            with open(path, "rb") as f:
+                data = tomllib.load(f)
+        except OSError as e:
+            raise ConfigError(f"training config {path}: {e.strerror or e}") from None
+        except tomllib.TOMLDecodeError as e:
+            raise ConfigError(f"training config {path} is not valid TOML: {e}") from None
         return cls.from_dict(data)
 
     @classmethod
@@ -59,7 +64,7 @@ class TrainConfig:
         known = {f.name for f in fields(cls)}
         unknown = sorted(set(data) - known)
         if unknown:
-            raise ValueError(f"unknown training option(s): {', '.join(unknown)}")
+            raise ConfigError(f"unknown training option(s): {', '.join(unknown)}")
         cfg = cls(**data)
         cfg.betas = tuple(cfg.betas)  # type: ignore[assignment]
         return cfg
@@ -68,11 +73,11 @@ class TrainConfig:
         """Apply `key=value` overrides, values parsed as TOML (strings may be bare)."""
         for pair in pairs:
             if "=" not in pair:
-                raise ValueError(f"override {pair!r} is not key=value")
+                raise ConfigError(f"override {pair!r} is not key=value")
             key, raw = pair.split("=", 1)
             key = key.strip()
             if key not in {f.name for f in fields(self)}:
-                raise ValueError(f"unknown training option {key!r}")
+                raise ConfigError(f"unknown training option {key!r}")
             try:
                 value = tomllib.loads(f"v = {raw}")["v"]
             except tomllib.TOMLDecodeError:

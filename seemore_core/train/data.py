@@ -14,6 +14,7 @@ import numpy as np
 import torch
 from PIL import Image
 
+from ..errors import ConfigError
 from ..imageio import is_image_path
 from .degrade import DegradeConfig, degrade_batch, matlab_bicubic
 
@@ -23,10 +24,10 @@ def list_images(dirs: list[str | Path]) -> list[Path]:
     for d in dirs:
         root = Path(d)
         if not root.is_dir():
-            raise FileNotFoundError(f"training folder not found: {root}")
+            raise ConfigError(f"train_dirs: training folder not found: {root}")
         paths += sorted(p for p in root.rglob("*") if p.is_file() and is_image_path(p))
     if not paths:
-        raise FileNotFoundError(f"no training images under {', '.join(map(str, dirs))}")
+        raise ConfigError(f"train_dirs: no training images under {', '.join(map(str, dirs))}")
     return paths
 
 
@@ -39,7 +40,10 @@ def load_hr(paths: list[Path], min_side: int) -> list[torch.Tensor]:
         if min(arr.shape[:2]) >= min_side:
             images.append(torch.from_numpy(arr.copy()).permute(2, 0, 1).contiguous())
     if not images:
-        raise ValueError(f"no training image is at least {min_side} px on each side")
+        raise ConfigError(
+            f"train_dirs: no training image is at least {min_side} px on each side "
+            "(patch_size x scale)"
+        )
     return images
 
 

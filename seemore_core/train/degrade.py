@@ -32,6 +32,7 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
+from ..errors import ConfigError
 from ..resize import resize_weights
 
 __all__ = [
@@ -98,25 +99,25 @@ class DegradeConfig:
             value = getattr(self, f.name)
             if f.name.endswith("_prob"):
                 if not 0.0 <= value <= 1.0:
-                    raise ValueError(f"degradation.{f.name} must be in [0, 1], not {value}")
+                    raise ConfigError(f"degradation.{f.name} must be in [0, 1], not {value}")
             elif isinstance(value, tuple) and f.name.endswith("_weights"):
                 if any(v < 0 for v in value) or sum(value) <= 0:
-                    raise ValueError(
+                    raise ConfigError(
                         f"degradation.{f.name} must be non-negative with a positive sum"
                     )
             elif isinstance(value, tuple):
                 lo, hi = value
                 if lo > hi or lo < 0:
-                    raise ValueError(
+                    raise ConfigError(
                         f"degradation.{f.name} must be [low, high] with 0 <= low <= high"
                     )
         lo_k, hi_k = self.blur_kernel_size
         if lo_k < 3 or lo_k % 2 == 0 or hi_k % 2 == 0:
-            raise ValueError("degradation.blur_kernel_size must be odd sizes of at least 3")
+            raise ConfigError("degradation.blur_kernel_size must be odd sizes of at least 3")
         if self.jpeg_quality[0] < 1 or self.jpeg_quality[1] > 100:
-            raise ValueError("degradation.jpeg_quality must lie in [1, 100]")
+            raise ConfigError("degradation.jpeg_quality must lie in [1, 100]")
         if min(self.resize_jitter[0], self.resize2_jitter[0]) <= 0:
-            raise ValueError("degradation resize jitters must be above 0")
+            raise ConfigError("degradation resize jitters must be above 0")
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> DegradeConfig:
@@ -124,14 +125,14 @@ class DegradeConfig:
         known = {f.name: f for f in fields(cls)}
         unknown = sorted(set(data) - set(known))
         if unknown:
-            raise ValueError(f"unknown degradation option(s): {', '.join(unknown)}")
+            raise ConfigError(f"unknown degradation option(s): {', '.join(unknown)}")
         defaults = cls()
         values: dict[str, Any] = {}
         for key, raw in data.items():
             default = getattr(defaults, key)
             if isinstance(default, tuple):
                 if not isinstance(raw, list | tuple) or len(raw) != len(default):
-                    raise ValueError(f"degradation.{key} must be a list of {len(default)} numbers")
+                    raise ConfigError(f"degradation.{key} must be a list of {len(default)} numbers")
                 values[key] = tuple(
                     _number(key, v, type(d)) for v, d in zip(raw, default, strict=True)
                 )
@@ -144,9 +145,9 @@ def _number(key: str, raw: object, kind: type) -> Any:
     # TOML gives int for "1" and float for "1.0"; bools are ints in Python but never
     # what a user meant for a number.
     if isinstance(raw, bool) or not isinstance(raw, int | float):
-        raise ValueError(f"degradation.{key}: {raw!r} is not a number")
+        raise ConfigError(f"degradation.{key}: {raw!r} is not a number")
     if kind is int and not float(raw).is_integer():
-        raise ValueError(f"degradation.{key}: {raw!r} is not a whole number")
+        raise ConfigError(f"degradation.{key}: {raw!r} is not a whole number")
     return kind(raw)
 
 
@@ -354,7 +355,7 @@ def _degrade_image(
 ) -> tuple[torch.Tensor, list[str]]:
     h, w = hr.shape[-2:]
     if h % scale or w % scale:
-        raise ValueError(f"HR size {h}x{w} is not a multiple of the scale {scale}")
+        raise ConfigError(f"HR size {h}x{w} is not a multiple of the scale {scale}")
     target = (h // scale, w // scale)
     log: list[str] = []
     if _chance(gen, cfg.clean_prob):

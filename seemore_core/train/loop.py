@@ -32,6 +32,8 @@ from torch import nn
 from ..arch import SeemoRe, build
 from ..atomic import write_bytes_atomic
 from ..checkpoint import read_checkpoint, save_safetensors
+from ..errors import ConfigError
+from ..names import DEVICES
 from .config import TrainConfig
 from .data import PatchSampler, list_images, load_hr
 from .degrade import DegradeConfig
@@ -42,11 +44,24 @@ LAST = "last.pth"
 
 
 def pick_device(name: str) -> torch.device:
+    """The training device: `auto` takes CUDA (this DDP rank's GPU), then MPS, then CPU."""
     if name == "auto":
         if torch.cuda.is_available():
             return torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))
+        if torch.backends.mps.is_available():
+            return torch.device("mps")
         return torch.device("cpu")
-    return torch.device(name)
+    if name.split(":")[0] not in DEVICES:
+        raise ConfigError(f"device: {name!r} is not one of {', '.join(DEVICES)} (or cuda:N)")
+    try:
+        dev = torch.device(name)
+    except RuntimeError:
+        raise ConfigError(f"device: {name!r} is not a device name") from None
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ConfigError("device: cuda was asked for, but no CUDA GPU is available")
+    if dev.type == "mps" and not torch.backends.mps.is_available():
+        raise ConfigError("device: mps was asked for, but MPS is not available")
+    return dev
 
 
 @dataclass
@@ -128,7 +143,7 @@ class Trainer:
         # batch_size is the batch of one optimiser step whatever the hardware, so a
         # config means the same run on one CPU or split over N ranks (gradients average).
         if cfg.batch_size % self.world:
-            raise ValueError(
+            raise ConfigError(
                 f"batch_size {cfg.batch_size} does not split over {self.world} processes"
             )
         self.local_batch = cfg.batch_size // self.world
@@ -270,7 +285,7 @@ class Trainer:
         self.ema.load_state_dict(st["params_ema"])
         saved_groups = len(st["optimizer"]["param_groups"])
         if saved_groups != len(self.opt.param_groups):
-            raise ValueError(
+            raise ConfigError(
                 f"{path} was trained with router_lr_mult "
                 f"{'1' if saved_groups == 1 else 'other than 1'}; resume it with the same "
                 "setting, or start a new out_dir with init_from pointing at it"

@@ -24,6 +24,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..errors import ConfigError
+
 
 def router_linears(model: nn.Module) -> list[nn.Linear]:
     """Every MoE router's bias-free linear map (`...moe_layer.gate.body.2`), block order."""
@@ -52,7 +54,7 @@ class RouterTap:
         for lin in router_linears(model):
             self._handles.append(lin.register_forward_hook(self._hook))
         if not self._handles:
-            raise ValueError("the network has no MoE router to apply the routing recipe to")
+            raise ConfigError("the network has no MoE router to apply the routing recipe to")
         return self
 
     def detach(self) -> None:
