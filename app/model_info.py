@@ -18,12 +18,20 @@ import math
 from dataclasses import dataclass
 from pathlib import Path
 
-# What the bundled weights are for, from their training data (model card): photos
-# downscaled with bicubic. They sharpen; they do not remove noise or JPEG blocks.
-BUNDLED_PURPOSE = (
-    "Clean photos and renders. Trained on bicubic-downscaled photos (291 set): it "
-    "sharpens, but does not remove noise or JPEG artefacts."
-)
+from seemore_core.names import BUNDLED, model_name, model_variant
+
+# What each bundled family is for, from its training data (model card): names.BUNDLED's
+# one-line purpose, then why. T saw photos downscaled with bicubic: it sharpens, and
+# does not remove noise or JPEG blocks; T-photo saw them blurred, noisy and JPEG'd.
+_DETAIL = {
+    "T": "Clean photos and renders. Trained on bicubic-downscaled photos (291 set): it "
+    "sharpens, but does not remove noise or JPEG artefacts.",
+    "T-photo": "Phone photos, web JPEGs, scans. Fine-tuned from T on the same photos "
+    "blurred, noised and JPEG-compressed: it removes those while upscaling, and is a "
+    "little softer than T on clean input.",
+}
+PURPOSES: dict[str, str] = {b.name: f"{b.purpose}. {_DETAIL.get(b.name, '')}" for b in BUNDLED}
+BUNDLED_PURPOSE = PURPOSES["T"]
 
 
 @dataclass(frozen=True)
@@ -62,19 +70,20 @@ def read_facts(weights_dir: Path) -> dict[tuple[str, int], ModelFacts]:
     for key, rec in raw.items():
         if not isinstance(rec, dict) or "_x" not in str(key):
             continue
-        variant, _, s = str(key).partition("_x")
+        name, _, s = str(key).rpartition("_x")
+        variant = model_name(name) or name.upper()
         try:
             scale = int(rec.get("scale", s))
         except (TypeError, ValueError):
             continue
         set5 = rec.get("sets", {}).get("Set5", {}) if isinstance(rec.get("sets"), dict) else {}
-        facts[(variant.upper(), scale)] = ModelFacts(
-            variant.upper(),
+        facts[(variant, scale)] = ModelFacts(
+            variant,
             scale,
             _num(set5.get("psnr")),
             _num(set5.get("bicubic_psnr")),
             int(rec["steps"]) if isinstance(rec.get("steps"), int) else None,
-            BUNDLED_PURPOSE,
+            PURPOSES.get(variant, ""),
         )
     return facts
 
@@ -125,7 +134,8 @@ class Estimator:
         from seemore_core.arch.config import variant_config
         from seemore_core.budget import estimate_work
 
-        w = estimate_work(width, height, variant_config(variant, scale))
+        # A bundled name ("T-photo") costs what its network (SeemoRe-T) costs.
+        w = estimate_work(width, height, variant_config(model_variant(variant), scale))
         seconds = w.seconds * (self.ratio if self.ratio is not None else 1.0)
         return RunEstimate(seconds, w.ram_bytes, w.maps_bytes, self.ratio is not None)
 
@@ -155,6 +165,7 @@ __all__ = [
     "BUNDLED_PURPOSE",
     "Estimator",
     "ModelFacts",
+    "PURPOSES",
     "RunEstimate",
     "bundled_facts",
     "fmt_bytes",

@@ -24,6 +24,21 @@ def test_facts_come_from_the_bundled_records() -> None:
         assert "over bicubic" in f.summary() and f.steps == rec["steps"]
 
 
+def test_photo_model_has_its_own_facts_purpose_and_estimate(tmp_path: Path) -> None:
+    """A T-photo record (as release_weights writes it) is listed under its own name,
+    with what it is for against the clean T, and costs what a SeemoRe-T costs."""
+    raw = json.loads((weights_dir() / "eval.json").read_text())
+    raw["T-photo_x4"] = {**raw["T_x4"], "steps": raw["T_x4"]["steps"] + 1}
+    (tmp_path / "eval.json").write_text(json.dumps(raw))
+    facts = read_facts(tmp_path)
+    photo, clean = facts[("T-photo", 4)], facts[("T", 4)]
+    assert photo.purpose.startswith("Photo: JPEG, noise, blur")
+    assert clean.purpose.startswith("Clean: sharp sources") and "photos" in clean.purpose
+    assert photo.steps == clean.steps + 1 and photo.summary().startswith("SeemoRe-T-photo x4")
+    est = Estimator()
+    assert est.estimate(640, 480, "T-photo", 4) == est.estimate(640, 480, "T", 4)
+
+
 @pytest.mark.parametrize("content", ["", "{not json", "[1, 2]", '{"T_x4": "nonsense"}'])
 def test_damaged_records_give_no_facts_not_a_crash(tmp_path: Path, content: str) -> None:
     (tmp_path / "eval.json").write_text(content)
