@@ -30,7 +30,7 @@ from .jobs import (
     resolve,
     run,
 )
-from .names import DEFAULT_VARIANT, DEVICES, FORMAT_CHOICES, PRECISIONS, SCALES
+from .names import BUNDLED_NAMES, DEFAULT_VARIANT, DEVICES, FORMAT_CHOICES, PRECISIONS, SCALES
 from .progress import Progress, ProgressInfo
 
 if TYPE_CHECKING:
@@ -409,7 +409,8 @@ def build_parser() -> argparse.ArgumentParser:
         sp.add_argument(
             "--model",
             metavar="NAME_OR_PATH",
-            help="a checkpoint file (.pth/.safetensors) or a bundled model name (T); default T",
+            help="a checkpoint file (.pth/.safetensors) or a bundled model name "
+            f"({', '.join(BUNDLED_NAMES)}; any case); default {DEFAULT_VARIANT}",
         )
         scale_opt(sp)
         sp.add_argument(
@@ -483,7 +484,11 @@ def build_parser() -> argparse.ArgumentParser:
     u.set_defaults(func=cmd_upscale)
 
     i = sub.add_parser("info", help="describe a checkpoint or a bundled model")
-    i.add_argument("checkpoint", metavar="NAME_OR_PATH", help="a checkpoint file or T, B, L")
+    i.add_argument(
+        "checkpoint",
+        metavar="NAME_OR_PATH",
+        help=f"a checkpoint file or a bundled model name ({', '.join(BUNDLED_NAMES)})",
+    )
     scale_opt(i)
     i.add_argument("--json", action="store_true")
     i.set_defaults(func=cmd_info)
