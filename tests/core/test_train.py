@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
 from pathlib import Path
 
 import pytest
 import torch
+from trainkit import small_cfg as _cfg
 
 from seemore_core.checkpoint import load_model, read_checkpoint
 from seemore_core.resize import imresize
@@ -17,39 +17,6 @@ from seemore_core.train.config import TrainConfig
 from seemore_core.train.data import PatchSampler, degrade, load_hr
 from seemore_core.train.history import describe_schedule, format_lr, lr_phases
 from seemore_core.train.loop import Trainer
-
-
-@pytest.fixture(scope="module")
-def photos(tmp_path_factory: pytest.TempPathFactory, data_root: Path) -> Path:
-    """A handful of the 291 training photos (never benchmark images)."""
-    src = sorted((data_root / "train" / "T91").glob("*.png"))[:6]
-    assert src, "training photos missing"
-    dst = tmp_path_factory.mktemp("photos")
-    for p in src:
-        shutil.copy(p, dst / p.name)
-    return dst
-
-
-def _cfg(photos: Path, out: Path, **kw: object) -> TrainConfig:
-    base = dict(
-        variant="T",
-        scale=2,
-        train_dirs=[str(photos)],
-        val_dir=None,
-        out_dir=str(out),
-        patch_size=16,
-        batch_size=4,
-        iterations=1000,
-        lr=2e-3,
-        milestones=[500],
-        val_every=0,
-        ckpt_every=1000,
-        log_every=1000,
-        seed=3,
-        threads=1,
-    )
-    base.update(kw)
-    return TrainConfig(**base)  # type: ignore[arg-type]
 
 
 def test_degradation_is_the_benchmark_one() -> None:
