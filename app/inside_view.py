@@ -288,6 +288,8 @@ class _CellOverlay(pg.GraphicsObject):
 
 
 class RoutingPanel(QWidget):
+    stats_requested = Signal()  # "routing statistics over the batch, please"
+
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.records: list[RoutingRecord] = []
@@ -366,11 +368,13 @@ class RoutingPanel(QWidget):
         bl = QVBoxLayout(bars_box)
         bl.setContentsMargins(0, 0, 0, 0)
         bl.setSpacing(2)
-        bl.addWidget(_titled(QLabel("Router probability per block (▲ chosen)"), self.bars), 1)
+        self.bars_title = QLabel("Router probability per block (▲ chosen)")
+        self.heat_title = QLabel("Depth x expert (probability, from 0)")
+        bl.addWidget(_titled(self.bars_title, self.bars), 1)
         bl.addWidget(self.legend)
         self.plots = split = QSplitter(Qt.Orientation.Vertical)
         split.addWidget(bars_box)
-        split.addWidget(_titled(QLabel("Depth x expert (probability, from 0)"), self.heat))
+        split.addWidget(_titled(self.heat_title, self.heat))
         split.addWidget(self.tile_box)
         # Empty axes before a run would only show meaningless ticks: a page that says
         # what will appear instead.
@@ -378,8 +382,18 @@ class RoutingPanel(QWidget):
         self.header.setAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop)
         lay = QVBoxLayout(self)
         lay.setContentsMargins(4, 4, 4, 4)
-        lay.addWidget(self.header)
+        self.over_batch = QPushButton("Over the batch…")
+        self.over_batch.setToolTip(
+            "Route every image of the batch and show, per block, how often each expert was"
+            " chosen: a property of the model, not of one image (the paper's Figure 5)"
+        )
+        self.over_batch.clicked.connect(self.stats_requested.emit)
+        head = QHBoxLayout()
+        head.addWidget(self.header, 1)
+        head.addWidget(self.over_batch, 0, Qt.AlignmentFlag.AlignTop)
+        lay.addLayout(head)
         lay.addWidget(self.stack, 1)
+        self.stats: object = None  # seemore_core.routing_stats.RoutingStats when shown
         self._restyle()
         self._show_state()
 
@@ -416,6 +430,13 @@ class RoutingPanel(QWidget):
             else "whole image"
         )
         text = f"<b>{self._model_label}</b> · {where} · {len(self.records)} blocks"
+        if self.stats is not None:
+            st = self.stats
+            ent = ", ".join(f"{b.entropy:.2f}" for b in st.blocks)  # type: ignore[attr-defined]
+            text = (
+                f"<b>{self._model_label}</b> · over {len(st.images)} images "  # type: ignore[attr-defined]
+                f"· choice entropy per block (0 always the same expert, 1 evenly spread): {ent}"
+            )
         if self.stale:
             text = f"<i>Previous run</i> (upscaling…) · {text}"
         self.header.setText(text)
@@ -434,11 +455,48 @@ class RoutingPanel(QWidget):
         self.tile_box.setVisible(False)
         self._show_state()
 
+    def set_stats(self, stats: object, model_label: str) -> None:
+        """Routing over many images (a `RoutingStats`): mean probabilities as bars, the
+        share of images choosing each expert as the heat map, entropy in the header."""
+        blocks = stats.blocks  # type: ignore[attr-defined]
+        self.stats = stats
+        self.records = [
+            RoutingRecord(
+                b.block,
+                np.asarray(b.mean_probs, np.float32),
+                np.array([int(np.argmax(b.mean_probs))]),
+                np.asarray([max(b.mean_probs)], np.float32),
+            )
+            for b in blocks
+        ]
+        self.kind = "stats"
+        self.tile_routing = None
+        self.tile_box.setVisible(False)
+        self._model_label = model_label
+        self.stale = False
+        self.bars_title.setText("Mean router probability per block (▲ highest)")
+        self.heat_title.setText("Share of images choosing each expert (from 0)")
+        self._show_state()
+        self._draw_bars()
+        shares = [
+            RoutingRecord(
+                b.block,
+                np.asarray(b.share, np.float32),
+                np.array([int(np.argmax(b.share))]),
+                np.asarray([max(b.share)], np.float32),
+            )
+            for b in blocks
+        ]
+        self._draw_heat(shares, label="share")
+
     def set_output(self, out: RunOutput, spread: bool = False) -> None:
         """Show a run's routing; with `spread`, the heat map one event-loop turn later, so
         that no single step holds the UI thread for long."""
         if not out.routing:
             return
+        self.stats = None
+        self.bars_title.setText("Router probability per block (▲ chosen)")
+        self.heat_title.setText("Depth x expert (probability, from 0)")
         self.records = out.routing
         self.kind = out.kind
         self.tile_routing = out.tile_routing
@@ -527,8 +585,12 @@ class RoutingPanel(QWidget):
             + f" &nbsp;<span style='color:{c.axis}'>╌╌</span>&nbsp;uniform 1/E = {u:.2f}"
         )
 
-    def _draw_heat(self) -> None:
-        probs = np.stack([r.probs for r in self.records]).astype(np.float32)  # (B, E)
+    def _draw_heat(
+        self, records: list[RoutingRecord] | None = None, label: str = "probability"
+    ) -> None:
+        records = self.records if records is None else records
+        self.heat_bar.axis.setLabel(label)
+        probs = np.stack([r.probs for r in records]).astype(np.float32)  # (B, E)
         n_b, n_e = probs.shape
         u = 1.0 / n_e
         # Anchored at 0, so colours compare like the numbers do (a min-max stretch turns
@@ -545,7 +607,7 @@ class RoutingPanel(QWidget):
         cells: list[tuple[float, float, str, QColor]] = []
         boxes: list[tuple[float, float]] = []
         black, white = QColor("black"), QColor("white")
-        for r in self.records:
+        for r in records:
             if big:
                 for j in range(n_e):
                     p = float(r.probs[j])

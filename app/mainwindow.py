@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import math
 import os
-import sys
-import threading
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -96,10 +94,6 @@ from .worker import (
 # A preview of the visible region is worth it only when that region is clearly smaller
 # than the image; otherwise the whole run is barely longer than the preview would be.
 PREVIEW_MAX_FRACTION = 0.6
-# How much lower the worker thread's priority is than the UI thread's (Linux nice
-# steps): enough for the UI to win the CPU when both want it, while the worker still
-# gets every cycle the UI does not use.
-WORKER_NICE = 5
 TILE_CHOICES: tuple[tuple[str, int | None], ...] = (
     ("Auto", None),
     ("No tiles", 0),
@@ -130,6 +124,20 @@ class QueueRun:
     item_path: Path | None = None
     started: float = 0.0
     stopping: bool = False
+
+
+@dataclass
+class StatsRun:
+    """Routing statistics over the batch, being gathered one image at a time."""
+
+    model: ModelChoice
+    paths: list[Path]
+    names: list[str] = field(default_factory=list)
+    probs: list[list[list[float]]] = field(default_factory=list)
+    chosen: list[list[int]] = field(default_factory=list)
+    failed: list[str] = field(default_factory=list)
+    job_id: int | None = None
+    label: str = ""
 
 
 @dataclass(frozen=True)
@@ -182,6 +190,7 @@ class MainWindow(QMainWindow):
     image_loaded = Signal(bool)  # an image opened from a file is shown (False: it failed)
     queue_done = Signal(object)  # the batch queue ended: a BatchSummary of all its items
     compare_done = Signal()  # every model of a model comparison has answered
+    stats_done = Signal(bool)  # routing statistics over the batch: shown (True) or not
 
     def __init__(self, settings: Settings | None = None) -> None:
         super().__init__()
@@ -208,6 +217,7 @@ class MainWindow(QMainWindow):
         self._running = False  # an upscale of the shown image is under way
         self._queue: QueueRun | None = None  # the batch queue being run
         self._compare_jobs: dict[int, int] = {}  # job id -> cell of the model grid
+        self._stats: StatsRun | None = None  # routing statistics being gathered
         self._export_dialog: ExportDialog | None = None
         self.estimator = Estimator()
         self.facts: dict[tuple[str, int], ModelFacts] = {}
@@ -234,6 +244,7 @@ class MainWindow(QMainWindow):
         self.view.hovered.connect(self._on_hover)
         self.view.zoom_changed.connect(lambda z: self.zoom_label.setText(f"{z * 100:.0f}%"))
         self.inside.features.request.connect(self._on_feature_request)
+        self.inside.routing.stats_requested.connect(self.routing_over_batch)
         # Feature maps are recorded on demand: when their tab comes into view.
         self.inside.currentChanged.connect(lambda _=0: self._features_shown())
         self.inside_dock.visibilityChanged.connect(lambda _=False: self._features_shown())
@@ -242,14 +253,6 @@ class MainWindow(QMainWindow):
         self._thread.setObjectName("seemore-worker")
         self.worker = Worker()
         self.worker.moveToThread(self._thread)
-        # First, in the worker's own thread: lower its scheduling priority, so that the
-        # model's compute threads (created from it later, and inheriting it) yield the
-        # CPU to the UI thread whenever both want it. Connected before warm_up, and to a
-        # plain function, so it runs in the new thread before torch starts its pool.
-        self.worker_nice: int | None = None
-        self._thread.started.connect(
-            self._lower_worker_priority, Qt.ConnectionType.DirectConnection
-        )
         self._thread.started.connect(self.worker.warm_up)
         self._thread.finished.connect(self.worker.deleteLater)
         self.submit.connect(self.worker.run)
@@ -1085,6 +1088,9 @@ class MainWindow(QMainWindow):
         """Stop every running or queued job: the engine stops before its next tile."""
         if self._queue is not None:
             self._queue.stopping = True  # the batch queue stops too, not just its item
+        if self._stats is not None:
+            self._stats = None  # and routing statistics are not gathered further
+            self.stats_done.emit(False)
         if self._pending_upscale:
             self._pending_upscale = False
             self._set_busy(False)
@@ -1127,6 +1133,13 @@ class MainWindow(QMainWindow):
             )
 
     def _on_output(self, out: RunOutput) -> None:
+        st = self._stats
+        if st is not None and out.job_id == st.job_id:
+            st.names.append(str(st.paths[len(st.names) + len(st.failed)]))
+            st.probs.append([[float(v) for v in r.probs] for r in out.routing])
+            st.chosen.append([int(r.chosen[0]) for r in out.routing])
+            st.label = out.model_label
+            return
         if out.job_id in self._compare_jobs:
             self._compare_output(out)
             return
@@ -1225,6 +1238,10 @@ class MainWindow(QMainWindow):
             self.inside.features.ask_if_missing()
 
     def _on_failed(self, job_id: int, message: str) -> None:
+        st = self._stats
+        if st is not None and job_id == st.job_id:
+            st.failed.append(f"{st.paths[len(st.names) + len(st.failed)].name}: {message}")
+            return
         if job_id in self._compare_jobs:
             self.model_grid.set_error(self._compare_jobs[job_id], message)
             return
@@ -1251,6 +1268,9 @@ class MainWindow(QMainWindow):
 
     def _on_job_finished(self, job_id: int) -> None:
         self._jobs.pop(job_id, None)
+        if self._stats is not None and job_id == self._stats.job_id:
+            self._stats.job_id = None
+            QTimer.singleShot(0, self._stats_next)
         if self._compare_jobs.pop(job_id, None) is not None and not self._compare_jobs:
             QTimer.singleShot(0, self._compare_finished)
         if job_id == self._upscale_id:
@@ -1520,6 +1540,71 @@ class MainWindow(QMainWindow):
         self.statusBar().showMessage(f"Compared {n} models on the region in view.", 8000)
         self.compare_done.emit()
 
+    def routing_over_batch(self) -> bool:
+        """Route every image of the batch (or the shown image's folder) and show, per
+        block, how often each expert was chosen (`seemore_core.routing_stats`)."""
+        paths = list(self.batch)
+        if not paths and self.loaded is not None and self.loaded.source is not None:
+            paths = collect_images([self.loaded.source.parent])
+        choice = self.model_choice()
+        if len(paths) < 2 or choice is None:
+            self.show_error("Routing statistics need a batch: open a folder or several images.")
+            return False
+        if self._stats is not None:
+            return False
+        self._stats = StatsRun(choice, paths)
+        self.inside.show_panel("routing")
+        self._stats_next()
+        return True
+
+    def _stats_next(self) -> None:
+        st = self._stats
+        if st is None:
+            return
+        i = len(st.names) + len(st.failed)
+        if i >= len(st.paths):
+            self._stats_finish()
+            return
+        self.statusBar().showMessage(f"Routing {i + 1}/{len(st.paths)}: {st.paths[i].name}…")
+
+        def decoded(d: Decoded) -> None:
+            if self._stats is not st:
+                return
+            if d.image is None:
+                st.failed.append(f"{d.path.name}: {d.error}")
+                QTimer.singleShot(0, self._stats_next)
+                return
+            job = UpscaleJob(
+                0,
+                d.image.rgb,
+                st.model,
+                device=self.device_combo.currentData() or "auto",
+                tile=self.tile_combo.currentData(),
+                progress=Progress(),
+            )
+            st.job_id = self._submit(job)
+
+        self.bg.submit("stats-open", decode_for_view, st.paths[i], on_done=decoded)
+
+    def _stats_finish(self) -> None:
+        from seemore_core.routing_stats import summarise
+
+        st = self._stats
+        self._stats = None
+        if st is None:
+            return
+        if len(st.names) < 2:
+            self.show_error(
+                "Routing statistics need two images that open:\n" + "\n".join(st.failed[:10])
+            )
+            self.stats_done.emit(False)
+            return
+        stats = summarise(st.names, st.probs, st.chosen)
+        self.inside.routing.set_stats(stats, st.label)
+        note = f" ({len(st.failed)} could not be read)" if st.failed else ""
+        self.statusBar().showMessage(f"Routing over {len(st.names)} images{note}.", 8000)
+        self.stats_done.emit(True)
+
     def stop_queue(self) -> None:
         """Stop the batch: the item being upscaled is cancelled, the rest stays waiting."""
         q = self._queue
@@ -1644,19 +1729,6 @@ class MainWindow(QMainWindow):
             s.save()
         except OSError as e:
             self.statusBar().showMessage(f"Settings not saved: {e}", 5000)
-
-    def _lower_worker_priority(self) -> None:
-        """Runs in the worker thread: nice it by WORKER_NICE (Linux: per thread)."""
-        if not hasattr(os, "setpriority") or not sys.platform.startswith("linux"):
-            return  # elsewhere priorities are per process: the UI would be slowed too
-        tid = threading.get_native_id()
-        try:
-            now = os.getpriority(os.PRIO_PROCESS, tid)
-            os.setpriority(os.PRIO_PROCESS, tid, min(19, now + WORKER_NICE))
-            self.worker_nice = os.getpriority(os.PRIO_PROCESS, tid)
-            self.worker_tid = tid
-        except OSError:
-            pass  # not allowed here: the app works the same, only less smoothly
 
     def wait_display_idle(self, timeout_ms: int = 30_000) -> bool:
         """Block (running events) until decoding and picture preparation are done."""

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import sys
-import threading
 import time
 from pathlib import Path
 
@@ -469,8 +466,23 @@ def test_compare_models_on_the_region_in_view(qtbot, window, small_png: Path, ch
     assert shot.width() > 0 and window.result is None  # the main view is left alone
 
 
-@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="per-thread nice is Linux's")
-def test_worker_thread_yields_the_cpu_to_the_ui(window) -> None:
-    ui = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
-    assert window.worker_nice is not None and window.worker_nice > ui
-    assert os.getpriority(os.PRIO_PROCESS, window.worker_tid) == window.worker_nice
+def test_routing_statistics_over_the_batch(qtbot, window, tmp_path: Path, png_factory) -> None:
+    files = [png_factory(tmp_path / f"r{i}.png", 24 + 8 * i, 32, seed=i) for i in range(3)]
+    bad = tmp_path / "r9.png"
+    bad.write_text("not an image")
+    window.set_batch([*files, bad])
+    with qtbot.waitSignal(window.stats_done, timeout=3 * RUN_TIMEOUT_MS) as blocker:
+        assert window.routing_over_batch()
+    assert blocker.args == [True], window.errors
+    panel = window.inside.routing
+    stats = panel.stats
+    assert stats.images == [str(f) for f in files]  # the unreadable one is left out
+    assert len(stats.blocks) == 6
+    for b in stats.blocks:
+        assert sum(b.share) == pytest.approx(1.0) and 0.0 <= b.entropy <= 1.0
+        # Shares are counts over 3 images.
+        assert all(round(s * 3) == pytest.approx(s * 3, abs=1e-4) for s in b.share)
+    np.testing.assert_allclose(panel.heat_img.image, [b.share for b in stats.blocks], atol=1e-6)
+    assert "over 3 images" in panel.header.text() and "entropy" in panel.header.text()
+    assert "Share of images" in panel.heat_title.text()
+    assert "could not be read" in window.statusBar().currentMessage()
