@@ -323,7 +323,6 @@ class RoutingPanel(QWidget):
             interactive=False,
             width=10,
             values=(0, 1),
-            label="probability",
         )
         self.heat_bar.setImageItem(self.heat_img, insert_in=self.heat.getPlotItem())
         self.heat_levels = (0.0, 1.0)

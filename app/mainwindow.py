@@ -138,6 +138,7 @@ class StatsRun:
     failed: list[str] = field(default_factory=list)
     job_id: int | None = None
     label: str = ""
+    ranks: list[int] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -686,6 +687,7 @@ class MainWindow(QMainWindow):
         else:
             self.estimate_label.setText(est.short())
         self.estimate_label.setToolTip(est.details(self.loaded.width, self.loaded.height, s))
+        self.arrange_toolbars()  # a longer text may no longer fit beside the view bar
 
     def _controls_changed(self) -> None:
         if self._restoring:
@@ -1139,6 +1141,7 @@ class MainWindow(QMainWindow):
             st.probs.append([[float(v) for v in r.probs] for r in out.routing])
             st.chosen.append([int(r.chosen[0]) for r in out.routing])
             st.label = out.model_label
+            st.ranks = list(out.ranks)
             return
         if out.job_id in self._compare_jobs:
             self._compare_output(out)
@@ -1600,6 +1603,7 @@ class MainWindow(QMainWindow):
             self.stats_done.emit(False)
             return
         stats = summarise(st.names, st.probs, st.chosen)
+        self.inside.routing.set_ranks(st.ranks)
         self.inside.routing.set_stats(stats, st.label)
         note = f" ({len(st.failed)} could not be read)" if st.failed else ""
         self.statusBar().showMessage(f"Routing over {len(st.names)} images{note}.", 8000)
