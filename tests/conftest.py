@@ -38,3 +38,16 @@ def golden_dir() -> Path:
     if not (GOLDEN_ROOT / "seemore_T_x4_random.pth").is_file():
         pytest.skip(f"golden test vectors not found at {GOLDEN_ROOT}")
     return GOLDEN_ROOT
+
+
+@pytest.fixture(autouse=True)
+def _flush_denormal_stays_in_its_test() -> object:
+    """A Trainer turns on flushing denormal floats for the whole process (training
+    speed); a later Hypothesis test drawing floats then refuses to run. Reset it after
+    every test that had torch loaded."""
+    yield
+    import sys
+
+    torch = sys.modules.get("torch")
+    if torch is not None:
+        torch.set_flush_denormal(False)
