@@ -53,6 +53,13 @@ PYRAMID_MIN_PIXELS = 4_000_000  # smaller pictures scale fast enough as they are
 PYRAMID_TOP = 512  # the coarsest level's longer side
 
 
+def with_pyramid(img: QImage) -> tuple[QImage, list[QImage]]:
+    """`img` and, when it is big, its pyramid: one background job, so that the first
+    repaint after a 16 MP picture arrives is already drawn from a small level."""
+    big = img.width() * img.height() >= PYRAMID_MIN_PIXELS
+    return img, build_pyramid(img) if big else []
+
+
 def build_pyramid(img: QImage) -> list[QImage]:
     """Halves of `img` (smoothly scaled) down to PYRAMID_TOP pixels; off the UI thread."""
     levels: list[QImage] = []
@@ -158,8 +165,15 @@ class CompareView(QWidget):
             self.update()
             self.view_changed.emit()
 
-    def set_result(self, image: np.ndarray | QImage, scale: int, label: str) -> None:
-        """The upscaled image: a QImage made off the UI thread, or an array (converted here)."""
+    def set_result(
+        self,
+        image: np.ndarray | QImage,
+        scale: int,
+        label: str,
+        pyramid: list[QImage] | None = None,
+    ) -> None:
+        """The upscaled image: a QImage made off the UI thread (with its `pyramid` when
+        big, see `with_pyramid`), or an array (converted here)."""
         if self._input is None:
             return
         old = self._scale
@@ -167,6 +181,8 @@ class CompareView(QWidget):
         self.stale = False
         self.clear_preview()
         self._forget_pyramids()
+        if pyramid:
+            self._pyramids[self._after.cacheKey()] = pyramid
         self.after_label = label
         if scale != old:
             self._scale = scale
@@ -406,13 +422,16 @@ class CompareView(QWidget):
         self._before_bicubic = None
         rgb, scale = self._input, self._scale
 
-        def done(img: QImage) -> None:
+        def done(pair: tuple[QImage, list[QImage]]) -> None:
             if self._want_key() == key:
+                img, levels = pair
                 self._before_bicubic = img
+                if levels:
+                    self._pyramids[img.cacheKey()] = levels
                 self.update()
                 self.before_ready.emit()
 
-        self._bg.submit("bicubic", bicubic_qimage, rgb, scale, on_done=done)
+        self._bg.submit("bicubic", lambda: with_pyramid(bicubic_qimage(rgb, scale)), on_done=done)
 
     def _before_image(self) -> tuple[QImage | None, float, bool]:
         """The "before" picture, canvas pixels per picture pixel, and whether it is final.

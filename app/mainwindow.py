@@ -58,7 +58,7 @@ from seemore_core.progress import Progress
 from . import qtfix, theme
 from .background import Background, qimage_from_rgb
 from .batch_panel import BatchPanel, collect_images
-from .compare_view import CompareView
+from .compare_view import CompareView, with_pyramid
 from .dialogs import AboutDialog, BatchExportDialog, CheckpointDialog
 from .export_dialog import (
     SUFFIX_FORMATS,
@@ -1170,12 +1170,12 @@ class MainWindow(QMainWindow):
                 return
             self.result = out
             self.bg.cancel("preview")
-            # A 16 MP result takes a quarter of a second to convert: off the UI thread.
+            # A 16 MP result takes a quarter of a second to convert, and as long again to
+            # halve for the screen: both off the UI thread.
             self.bg.submit(
                 "result",
-                qimage_from_rgb,
-                out.image,
-                on_done=lambda q, o=out: self._show_result(o, q),
+                lambda img=out.image: with_pyramid(qimage_from_rgb(img)),
+                on_done=lambda pair, o=out: self._show_result(o, *pair),
                 on_error=lambda msg: self._result_failed(msg),
             )
         else:
@@ -1190,11 +1190,13 @@ class MainWindow(QMainWindow):
         self.show_error(f"Cannot show the result: {message}", title="Upscale failed")
         self.run_done.emit(False)
 
-    def _show_result(self, out: RunOutput, picture: QImage) -> None:
+    def _show_result(
+        self, out: RunOutput, picture: QImage, pyramid: list[QImage] | None = None
+    ) -> None:
         if out is not self.result:
             return  # a newer image or run came in meanwhile
         mode = out.region_mode
-        self.view.set_result(picture, out.scale, f"After · {out.model_label}")
+        self.view.set_result(picture, out.scale, f"After · {out.model_label}", pyramid)
         r = out.report
         if r is not None and self._run_nominal_s and str(getattr(r, "device", "")) == "cpu":
             # Later estimates follow what this machine really does.
