@@ -39,6 +39,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from seemore_core.names import FEATURE_POINTS
+
 from . import theme
 from .background import Background
 from .worker import RoutingRecord, RunOutput
@@ -56,7 +58,8 @@ EXPERT_COLOURS = (
     (227, 119, 194),
     (127, 127, 127),
 )
-POINTS = ("rme_in", "more_out", "rme_out", "sme_in", "see_out", "sme_out")
+# The feature points one map each (expert_lowrank is per expert, shown elsewhere).
+POINTS = tuple(p for p in FEATURE_POINTS if p != "expert_lowrank")
 COLORMAPS = ("viridis", "inferno", "magma", "plasma", "CET-D1", "CET-L1")
 GRID_GAP = 2
 # A channel grid larger than this is shown with every n-th map pixel: 64 channels of a

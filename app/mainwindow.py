@@ -53,6 +53,12 @@ from seemore_core.imageio import (
     image_from_array,
     read_image,
 )
+from seemore_core.names import (
+    CHECKPOINT_SUFFIXES,
+    READ_SUFFIXES,
+    dialog_patterns,
+    model_name,
+)
 from seemore_core.progress import Progress
 
 from . import qtfix, theme
@@ -102,10 +108,18 @@ TILE_CHOICES: tuple[tuple[str, int | None], ...] = (
     ("512 px", 512),
     ("1024 px", 1024),
 )
+# From the shared lists, so the dialogs take every format the core reads (HEIC, AVIF,
+# JPEG XL) and every checkpoint suffix (.bin too).
+CHECKPOINT_FILTER = f"Checkpoints ({dialog_patterns(CHECKPOINT_SUFFIXES)});;All files (*)"
 OPEN_FILTER = (
-    "Images (*.png *.jpg *.jpeg *.webp *.tif *.tiff *.bmp *.gif);;"
-    "Models (*.pth *.pt *.safetensors *.ckpt);;All files (*)"
+    f"Images ({dialog_patterns(READ_SUFFIXES)});;"
+    f"Models ({dialog_patterns(CHECKPOINT_SUFFIXES)});;All files (*)"
 )
+
+
+def _canonical(name: str) -> str:
+    """A bundled model name as the core spells it ("t-photo" -> "T-photo")."""
+    return model_name(name) or name.upper()
 
 
 @dataclass
@@ -610,7 +624,7 @@ class MainWindow(QMainWindow):
         for i in range(self.model_combo.count()):
             d = self.model_combo.itemData(i)
             if d is not None and (
-                d[1] == want or (d[0] == "bundled" and d[1] == str(want).upper())
+                d[1] == want or (d[0] == "bundled" and d[1] == _canonical(str(want)))
             ):
                 idx = i
         self.model_combo.setCurrentIndex(idx)
@@ -705,7 +719,7 @@ class MainWindow(QMainWindow):
                 m = self.settings.model
                 if Path(m).suffix and Path(m).is_file():
                     return ModelChoice("file", m, self._checkpoint_scales.get(m, 0))
-                return ModelChoice("bundled", m.upper(), self.settings.scale)
+                return ModelChoice("bundled", _canonical(m), self.settings.scale)
             return None
         if d[0] == "file":
             return ModelChoice("file", d[1], self._checkpoint_scales.get(d[1], 0))
@@ -903,7 +917,7 @@ class MainWindow(QMainWindow):
             self,
             "Load a SeemoRe checkpoint",
             self.settings.last_open_dir,
-            "Checkpoints (*.pth *.pt *.safetensors *.ckpt);;All files (*)",
+            CHECKPOINT_FILTER,
         )
         if f:
             self.inspect_checkpoint(f, ask=True)
@@ -945,11 +959,11 @@ class MainWindow(QMainWindow):
         self.statusBar().showMessage(f"Model: {Path(p).name}", 5000)
 
     def select_bundled(self, variant: str, scale: int | None = None) -> None:
-        self.settings.model = variant.upper()
+        self.settings.model = _canonical(variant)
         if scale:
             self.settings.scale = scale
         if self.engine_info is not None:
-            self._fill_models(select=variant.upper())
+            self._fill_models(select=_canonical(variant))
             if scale:
                 self._select_data(self.scale_combo, scale)
 

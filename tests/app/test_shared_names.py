@@ -1,0 +1,24 @@
+"""The window takes its file filters and model names from seemore_core.names."""
+
+from __future__ import annotations
+
+from seemore_core.names import CHECKPOINT_SUFFIXES, READ_SUFFIXES
+
+
+def test_dialog_filters_offer_every_format_the_core_reads() -> None:
+    from seemore_app.mainwindow import CHECKPOINT_FILTER, OPEN_FILTER
+
+    for suffix in (*READ_SUFFIXES, *CHECKPOINT_SUFFIXES):
+        assert f"*{suffix}" in OPEN_FILTER
+    for suffix in (".heic", ".avif", ".jxl", ".bin"):
+        assert f"*{suffix}" in OPEN_FILTER
+    assert "*.bin" in CHECKPOINT_FILTER and "*.heic" not in CHECKPOINT_FILTER
+
+
+def test_bundled_names_keep_their_spelling_in_any_case(window) -> None:  # type: ignore[no-untyped-def]
+    from seemore_app.mainwindow import _canonical
+
+    assert _canonical("t-photo") == "T-photo" and _canonical("T-PHOTO") == "T-photo"
+    assert _canonical("t") == "T"
+    window.select_bundled("t")
+    assert window.settings.model == "T"
