@@ -290,6 +290,12 @@ class _CellOverlay(pg.GraphicsObject):
         p.setTransform(tr)
 
 
+def _top_record(block: int, values: list[float]) -> RoutingRecord:
+    """A per-block vector (mean probabilities, shares) drawn like one run's routing."""
+    v = np.asarray(values, np.float32)
+    return RoutingRecord(block, v, np.array([int(v.argmax())]), v[[int(v.argmax())]])
+
+
 class RoutingPanel(QWidget):
     stats_requested = Signal()  # "routing statistics over the batch, please"
 
@@ -462,15 +468,7 @@ class RoutingPanel(QWidget):
         share of images choosing each expert as the heat map, entropy in the header."""
         blocks = stats.blocks  # type: ignore[attr-defined]
         self.stats = stats
-        self.records = [
-            RoutingRecord(
-                b.block,
-                np.asarray(b.mean_probs, np.float32),
-                np.array([int(np.argmax(b.mean_probs))]),
-                np.asarray([max(b.mean_probs)], np.float32),
-            )
-            for b in blocks
-        ]
+        self.records = [_top_record(b.block, b.mean_probs) for b in blocks]
         self.kind = "stats"
         self.tile_routing = None
         self.tile_box.setVisible(False)
@@ -480,15 +478,7 @@ class RoutingPanel(QWidget):
         self.heat_title.setText("Share of images choosing each expert (from 0)")
         self._show_state()
         self._draw_bars()
-        shares = [
-            RoutingRecord(
-                b.block,
-                np.asarray(b.share, np.float32),
-                np.array([int(np.argmax(b.share))]),
-                np.asarray([max(b.share)], np.float32),
-            )
-            for b in blocks
-        ]
+        shares = [_top_record(b.block, b.share) for b in blocks]
         self._draw_heat(shares, label="share")
 
     def set_output(self, out: RunOutput, spread: bool = False) -> None:
