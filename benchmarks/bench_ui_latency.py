@@ -34,6 +34,31 @@ import numpy as np
 INTERVAL_MS = 10
 
 
+class _LatenessProbe:
+    """A precise timer on the UI thread; each tick records how late it fired (seconds)."""
+
+    def __init__(self) -> None:
+        from PySide6.QtCore import QElapsedTimer, Qt, QTimer
+
+        self.clock = QElapsedTimer()
+        self.clock.start()
+        self.samples: list[float] = []
+        self._last = self.clock.nsecsElapsed()
+        self.timer = QTimer()
+        self.timer.setTimerType(Qt.TimerType.PreciseTimer)
+        self.timer.setInterval(INTERVAL_MS)
+        self.timer.timeout.connect(self._tick)
+
+    def _tick(self) -> None:
+        now = self.clock.nsecsElapsed()
+        self.samples.append(max(0.0, (now - self._last) / 1e9 - INTERVAL_MS / 1000.0))
+        self._last = now
+
+    def start(self) -> None:
+        self._last = self.clock.nsecsElapsed()
+        self.timer.start()
+
+
 def _stats(lateness_s: list[float]) -> dict[str, float]:
     a = np.asarray(lateness_s) * 1000.0
     if a.size == 0:
@@ -67,7 +92,7 @@ def main(argv: list[str] | None = None) -> int:
     tmp = tempfile.TemporaryDirectory(prefix="seemore-bench-")
     os.environ["SEEMORE_CONFIG_DIR"] = tmp.name  # never touch the user's settings
 
-    from PySide6.QtCore import QElapsedTimer, QEventLoop, Qt, QTimer
+    from PySide6.QtCore import QEventLoop
     from PySide6.QtWidgets import QApplication
     from seemore_app.mainwindow import MainWindow
     from seemore_app.settings import Settings
@@ -122,25 +147,12 @@ def main(argv: list[str] | None = None) -> int:
         name = "random 256x256"
     win.set_image(img, name)
 
-    clock = QElapsedTimer()
-    clock.start()
-    lateness: list[float] = []
-    last = [clock.nsecsElapsed()]
-
-    def tick() -> None:
-        now = clock.nsecsElapsed()
-        lateness.append(max(0.0, (now - last[0]) / 1e9 - INTERVAL_MS / 1000.0))
-        last[0] = now
-
-    timer = QTimer()
-    timer.setTimerType(Qt.TimerType.PreciseTimer)
-    timer.setInterval(INTERVAL_MS)
-    timer.timeout.connect(tick)
-
+    probe = _LatenessProbe()
+    lateness = probe.samples
+    timer = probe.timer
     # Let start-up work (first paints, the model read) settle before measuring idle.
     wait(lambda: False, 1.0)
-    last[0] = clock.nsecsElapsed()
-    timer.start()
+    probe.start()
     t_end = time.monotonic() + args.idle
     wait(lambda: time.monotonic() > t_end, args.idle + 5)
     idle = _stats(lateness[1:])
@@ -201,27 +213,15 @@ def _synthetic_photo(path: Path, w: int = 1152, h: int = 864) -> Path:
 
 def _whole_path(app, win, args, tmp: Path, model_desc: str, wait) -> int:  # noqa: ANN001
     """Each phase driven like a user would, the UI thread's lateness recorded per phase."""
-    from PySide6.QtCore import QElapsedTimer, QPoint, Qt, QTimer
+    from PySide6.QtCore import QPoint, Qt
     from PySide6.QtTest import QTest
 
     image = Path(args.image) if args.image else _synthetic_photo(tmp / "photo_1152x864.png")
-    clock = QElapsedTimer()
-    clock.start()
-    lateness: list[float] = []
-    last = [clock.nsecsElapsed()]
-
-    def tick() -> None:
-        now = clock.nsecsElapsed()
-        lateness.append(max(0.0, (now - last[0]) / 1e9 - INTERVAL_MS / 1000.0))
-        last[0] = now
-
-    timer = QTimer()
-    timer.setTimerType(Qt.TimerType.PreciseTimer)
-    timer.setInterval(INTERVAL_MS)
-    timer.timeout.connect(tick)
+    probe = _LatenessProbe()
+    lateness = probe.samples
+    timer = probe.timer
     wait(lambda: False, 1.0)
-    last[0] = clock.nsecsElapsed()
-    timer.start()
+    probe.start()
     phases: dict[str, float] = {}
     seconds: dict[str, float] = {}
 
