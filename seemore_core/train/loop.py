@@ -32,7 +32,8 @@ from torch import nn
 from ..arch import SeemoRe, build
 from ..atomic import write_bytes_atomic
 from ..checkpoint import read_checkpoint, save_safetensors
-from ..errors import ConfigError
+from ..engine import select_device
+from ..errors import ConfigError, EngineError
 from ..names import DEVICES
 from .config import TrainConfig
 from .data import PatchSampler, list_images, load_hr
@@ -44,24 +45,18 @@ LAST = "last.pth"
 
 
 def pick_device(name: str) -> torch.device:
-    """The training device: `auto` takes CUDA (this DDP rank's GPU), then MPS, then CPU."""
-    if name == "auto":
-        if torch.cuda.is_available():
-            return torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))
-        if torch.backends.mps.is_available():
-            return torch.device("mps")
-        return torch.device("cpu")
+    """The training device: the engine's choice (`auto`: CUDA, MPS, CPU), except that
+    `auto` on CUDA takes this DDP rank's GPU; a bad name is a usage error."""
+    if name == "auto" and torch.cuda.is_available():
+        return torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))
     if name.split(":")[0] not in DEVICES:
         raise ConfigError(f"device: {name!r} is not one of {', '.join(DEVICES)} (or cuda:N)")
     try:
-        dev = torch.device(name)
-    except RuntimeError:
+        return select_device(name)
+    except EngineError as e:
+        raise ConfigError(f"device: {e}") from None
+    except RuntimeError:  # torch's own parse, e.g. "cuda:x"
         raise ConfigError(f"device: {name!r} is not a device name") from None
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise ConfigError("device: cuda was asked for, but no CUDA GPU is available")
-    if dev.type == "mps" and not torch.backends.mps.is_available():
-        raise ConfigError("device: mps was asked for, but MPS is not available")
-    return dev
 
 
 @dataclass
