@@ -26,12 +26,23 @@ from .jobs import (
     UpscaleRequest,
     check,
     load_model,
+    model_scales,
     plan,
     resolve,
     run,
 )
-from .names import BUNDLED_NAMES, DEFAULT_VARIANT, DEVICES, FORMAT_CHOICES, PRECISIONS, SCALES
+from .names import (
+    BUNDLED_NAMES,
+    DEFAULT_PNG_LEVEL,
+    DEFAULT_VARIANT,
+    DEVICES,
+    FORMAT_CHOICES,
+    PNG_LEVELS,
+    PRECISIONS,
+    SCALES,
+)
 from .progress import Progress, ProgressInfo
+from .target import TargetSize
 
 if TYPE_CHECKING:
     from .engine import Engine
@@ -54,6 +65,7 @@ _HINTS: dict[str, Callable[[object], str]] = {
     "scale": lambda _: "--scale",
     "quality": lambda _: "--quality",
     "format": lambda _: "--format",
+    "png_level": lambda _: "--png-compress",
 }
 
 
@@ -79,6 +91,31 @@ def _engine(args: argparse.Namespace) -> Engine:
 
     model = load_model(_model_ref(args.model, args.scale))
     return Engine(model, device=args.device, precision=getattr(args, "precision", "auto"))
+
+
+class _EngineAt:
+    """Engines by scale for a target size: built when an image first needs one, and only
+    the latest kept (a batch of similar images needs one scale; two never sit in memory)."""
+
+    def __init__(self, args: argparse.Namespace) -> None:
+        self.args = args
+        self.engine: Engine | None = None
+
+    def __call__(self, scale: int) -> Engine:
+        if self.engine is None or self.engine.scale != scale:
+            self.engine = None
+            self.engine = _engine(argparse.Namespace(**{**vars(self.args), "scale": scale}))
+        return self.engine
+
+
+def _target(args: argparse.Namespace) -> TargetSize | None:
+    target = TargetSize.from_options(args.width, args.height, args.longest)
+    if target is not None and args.scale is not None:
+        raise UsageError(
+            "--scale and a target size (--width, --height, --longest) contradict each "
+            "other: the target picks the scale (the next larger one), so give one of them"
+        )
+    return target
 
 
 class _Bar:
@@ -144,6 +181,8 @@ def cmd_upscale(args: argparse.Namespace) -> int:
         recursive=args.recursive,
         format=args.format,
         quality=args.quality,
+        png_level=args.png_compress,
+        target=_target(args),
         pattern=args.name,
         overwrite=args.overwrite,
         # The bomb guard stays on unless asked otherwise: 0 switches it off.
@@ -155,8 +194,15 @@ def cmd_upscale(args: argparse.Namespace) -> int:
     if (swept := sweep_before_run(request.output, is_folder)) is not None:
         err(swept)
     ref = _model_ref(args.model, args.scale)
-    engine = _engine(args)
-    job = plan(request, engine.scale, ref.stem)
+    engine: Engine | _EngineAt
+    if request.target is None:
+        engine = _engine(args)
+        job = plan(request, engine.scale, ref.stem)
+    else:
+        # A checkpoint file has one scale; a bundled name has those it ships with.
+        scales = model_scales(ref)
+        engine = _EngineAt(args)
+        job = plan(request, scales[-1], ref.stem, scales)
     bar = _Bar(args.quiet)
     listener = Listener(bar.started, bar.progress, bar.finished)
     try:
@@ -464,6 +510,26 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="N",
         help="JPEG/WebP quality, 1-100 (default 95; WebP at 100 is lossless)",
     )
+    u.add_argument(
+        "--png-compress",
+        type=positive_int(*PNG_LEVELS),
+        metavar="N",
+        help=f"PNG compression level, {PNG_LEVELS[0]}-{PNG_LEVELS[1]}: 0 fastest and largest, "
+        f"9 slowest and smallest; the pixels are the same (default {DEFAULT_PNG_LEVEL})",
+    )
+    size = u.add_argument_group(
+        "output size by target (instead of --scale; give one)",
+        "run the smallest of the model's scales that reaches the target, then shrink to "
+        "the exact size with Lanczos; the aspect ratio is kept",
+    )
+    for side, what in (
+        ("width", "output width"),
+        ("height", "output height"),
+        ("longest", "output's longest side"),
+    ):
+        size.add_argument(
+            f"--{side}", type=positive_int(1, None), metavar="PX", help=f"the {what} in pixels"
+        )
     u.add_argument(
         "--max-pixels",
         type=positive_int(0, None),

@@ -12,6 +12,11 @@ request itself (a file name for several inputs, a format that contradicts the na
 warnings and the reader's notes travel in the result. Both front ends print or show the
 results' own lines, so the same inputs give the same files and the same messages from
 either. `ModelRef` and `load_model` are the one way a model name becomes a network.
+
+An output size may be a target (`seemore_core.target.TargetSize`: a width, height or
+longest side) instead of a scale: each item then runs the smallest of the model's scales
+that reaches it (`model_scales`), with an engine from the caller's ``engine_at(scale)``,
+and is shrunk to the exact size with Lanczos before it is written.
 """
 
 from __future__ import annotations
@@ -28,9 +33,11 @@ from .errors import Cancelled, ModelNotFound, OutputExistsError, SeemoreError, U
 from .names import (
     BUNDLED_NAMES,
     DEFAULT_FORMAT,
+    DEFAULT_PNG_LEVEL,
     DEFAULT_SCALE,
     DEFAULT_VARIANT,
     FORMAT_SUFFIX,
+    PNG_LEVELS,
     QUALITY_FORMATS,
     READ_SUFFIXES,
     WRITE_FORMATS,
@@ -44,6 +51,10 @@ from .progress import Progress, ProgressInfo
 if TYPE_CHECKING:
     from .arch import SeemoRe
     from .engine import Engine, RunReport
+    from .target import TargetSize
+
+# What builds the engine for a scale, when a target size picks the scale per item.
+EngineAt = Callable[[int], "Engine"]
 
 # Pillow's own default decompression-bomb limit (also imageio.DEFAULT_MAX_PIXELS, which
 # this module does not import so that planning stays free of numpy and Pillow).
@@ -110,6 +121,21 @@ def resolve(ref: ModelRef) -> Path:
     return bundled
 
 
+def model_scales(ref: ModelRef) -> tuple[int, ...]:
+    """The scales a model exists at: a checkpoint file's one, or a bundled name's files."""
+    if ref.is_file:
+        from .checkpoint import read_checkpoint
+
+        return (read_checkpoint(ref.name).config.scale,)
+    from .models import bundled_models
+
+    name = model_name(ref.name)
+    scales = tuple(s for n, s, _ in bundled_models() if n == name)
+    if not scales:
+        resolve(ref)  # raises ModelNotFound with the list of what is bundled
+    return scales
+
+
 def load_model(ref: ModelRef) -> SeemoRe:
     """The network a reference names; a scale that contradicts a checkpoint is refused."""
     from .checkpoint import load_model as load_file
@@ -137,6 +163,9 @@ class UpscaleRequest:
     recursive: bool = False
     format: str | None = None  # "png", "jpg", ...; None: the output's suffix, else PNG
     quality: int | None = None  # JPEG/WebP only; None: DEFAULT_QUALITY
+    png_level: int | None = None  # PNG only, 0-9; None: DEFAULT_PNG_LEVEL
+    # The output's size as a width, height or longest side; None: the scale's own size.
+    target: TargetSize | None = None
     pattern: str = DEFAULT_PATTERN  # outputs in a folder: {stem} {scale} {model} {index}
     overwrite: bool = False
     max_pixels: int | None = DEFAULT_MAX_PIXELS  # None: no limit
@@ -162,6 +191,9 @@ class Plan:
     format: str  # canonical: PNG, JPEG, WEBP, TIFF or BMP
     quality: int
     folder: Path | None  # the output folder, made when the run writes into it
+    png_level: int = DEFAULT_PNG_LEVEL
+    scale: int = 0  # the scale planned for; with a target, each item picks from `scales`
+    scales: tuple[int, ...] = ()  # the model's scales, smallest first
 
 
 def output_name(pattern: str, stem: str, scale: int, model: str, index: int) -> str:
@@ -232,6 +264,25 @@ def check(request: UpscaleRequest) -> tuple[str, bool]:
             f"a quality setting is for JPEG and WebP output, and this output is {fmt}",
             option="quality",
         )
+    if request.png_level is not None:
+        lo, hi = PNG_LEVELS
+        if fmt != "PNG":
+            raise UsageError(
+                f"a compression level is for PNG output, and this output is {fmt}",
+                option="png_level",
+            )
+        if not lo <= request.png_level <= hi:
+            raise UsageError(
+                f"the PNG compression level must be {lo} to {hi}, not {request.png_level}",
+                option="png_level",
+            )
+    if request.target is not None and folder and "{scale}" in request.pattern.replace(" ", ""):
+        # Each item picks its own scale from its size, after the names are fixed.
+        raise UsageError(
+            f"the name pattern {request.pattern!r} uses {{scale}}, which a target size "
+            "leaves open (each image gets the scale its size needs); use {stem}, {model}, "
+            "{index}",
+        )
     return fmt, folder
 
 
@@ -268,13 +319,20 @@ def _same_file(a: Path, b: Path) -> bool:
     return False
 
 
-def plan(request: UpscaleRequest, scale: int, model: str = DEFAULT_VARIANT) -> Plan:
+def plan(
+    request: UpscaleRequest,
+    scale: int,
+    model: str = DEFAULT_VARIANT,
+    scales: Sequence[int] = (),
+) -> Plan:
     """One item per input image, each with its output and what stands in its way.
 
-    ``scale`` and ``model`` fill `{scale}` and `{model}` in the name pattern.
+    ``scale`` and ``model`` fill `{scale}` and `{model}` in the name pattern. ``scales``
+    are the model's scales a target size chooses from (default: ``scale`` alone).
     """
     fmt, is_folder = check(request)
     quality = DEFAULT_QUALITY if request.quality is None else request.quality
+    png_level = DEFAULT_PNG_LEVEL if request.png_level is None else request.png_level
     folder = request.output if is_folder else None
     files = collect_inputs(request.inputs, request.recursive, exclude=folder)
     if not files:
@@ -297,7 +355,16 @@ def plan(request: UpscaleRequest, scale: int, model: str = DEFAULT_VARIANT) -> P
             skip = f"skipped {src}: {dst} exists"
         items.append(PlanItem(index, src, dst, skip, error, taken.get(key)))
         taken.setdefault(key, src)
-    return Plan(request, items, fmt, quality, folder)
+    return Plan(
+        request,
+        items,
+        fmt,
+        quality,
+        folder,
+        png_level,
+        scale,
+        tuple(sorted(set(scales or [scale]))),
+    )
 
 
 # -------------------------------------------------------------------------------- run
@@ -348,14 +415,16 @@ class Listener:
 
 def run(
     job: Plan,
-    engine: Engine,
+    engine: Engine | EngineAt,
     progress: Progress | None = None,
     listener: Listener | None = None,
 ) -> RunSummary:
     """Upscale every item of the plan; a failed item does not stop the others.
 
-    A cancel (``progress.cancel()``) stops before the next tile; the summary then says
-    ``cancelled`` and lists the items finished so far.
+    ``engine`` is an engine, or (for a plan with a target size, whose items may need
+    different scales) a function giving the engine for a scale; the caller decides how
+    many it keeps. A cancel (``progress.cancel()``) stops before the next tile; the
+    summary then says ``cancelled`` and lists the items finished so far.
     """
     progress = progress or Progress()
     hear = listener or Listener()
@@ -394,8 +463,33 @@ def _relay(
     report(item, info)
 
 
-def _run_item(job: Plan, item: PlanItem, engine: Engine, progress: Progress) -> ItemResult:
-    from .budget import check_decoded, guard_work
+def _engine_at(
+    job: Plan, engine: Engine | EngineAt, src: Path, size: tuple[int, int] | None
+) -> Engine:
+    """The engine for an item: the plan's scale, or the one its size needs for the target.
+
+    ``size`` is the input's (width, height), None while it is not known yet.
+    """
+    scale = job.scale
+    if job.request.target is not None and size is not None:
+        from .target import pick_scale
+
+        try:
+            scale = pick_scale(job.request.target, size[0], size[1], job.scales)
+        except UsageError as e:  # this input's size, not the request: name the file
+            raise UsageError(f"'{src}': {e}") from None
+    if hasattr(engine, "upscale"):  # one engine: its scale is the only one there is
+        fixed: Engine = engine  # type: ignore[assignment]
+        if job.request.target is not None and size is not None and scale != fixed.scale:
+            raise UsageError(f"this image needs x{scale}, and the model is x{fixed.scale}")
+        return fixed
+    return engine(scale)  # type: ignore[operator]
+
+
+def _run_item(
+    job: Plan, item: PlanItem, engine_or_at: Engine | EngineAt, progress: Progress
+) -> ItemResult:
+    from .budget import check_decoded, declared_image, guard_work
     from .engine import EngineOptions
     from .imageio import read_image, upscale_alpha, write_image
 
@@ -405,9 +499,17 @@ def _run_item(job: Plan, item: PlanItem, engine: Engine, progress: Progress) -> 
         return ItemResult(item, "skipped", item.skip)
     req, src, dst = job.request, item.source, item.target
     notes: list[str] = []
+    target = req.target
     try:
+        # With a target, the header's size picks the scale, so that the memory guard
+        # checks the network that will run; the decoded size settles it.
+        declared = declared_image(src) if target is not None else None
+        size = None if declared is None else (declared.width, declared.height)
+        engine = _engine_at(job, engine_or_at, src, size)
         notes += guard_work(src, engine.model.cfg, req.max_pixels)  # before decoding
         img = read_image(src, max_pixels=req.max_pixels)
+        if target is not None:
+            engine = _engine_at(job, engine_or_at, src, (img.width, img.height))
         check_decoded(src, img.rgb.shape[:2], engine.model.cfg, req.max_pixels, img.bit_depth)
         notes += img.notes
         # Integer output: a quarter of float32's memory for the (largest) array, and
@@ -417,16 +519,27 @@ def _run_item(job: Plan, item: PlanItem, engine: Engine, progress: Progress) -> 
         res = engine.upscale(img.rgb, EngineOptions(tile=req.tile, output=output), progress)
         notes += res.report.warnings
         alpha = None if img.alpha is None else upscale_alpha(img.alpha, engine.scale)
+        image = res.image
+        if target is not None:
+            from .target import resize_to
+
+            out = target.size_for(img.width, img.height)
+            image = resize_to(image, out)
+            alpha = None if alpha is None else resize_to(alpha, out)
+            exact = out == (img.width * engine.scale, img.height * engine.scale)
+            shrink = "" if exact else f", then Lanczos to {out[0]}x{out[1]}"
+            notes.append(f"x{engine.scale}{shrink} for {target.describe()}")
         if job.folder is not None:
             _make_folder(job.folder)
         write_image(
             dst,
-            res.image,
+            image,
             alpha=alpha,
             like=img,
             format=job.format,
             quality=job.quality,
             overwrite=req.overwrite,
+            png_level=job.png_level,
         )
     except OutputExistsError:
         # Created by someone else since the plan: theirs is kept, as asked.
