@@ -5,11 +5,15 @@ when that exists, so a proposal never overwrites), shows only the options that a
 the chosen format, and can open the folder afterwards. `write_export` does the writing
 through `seemore_core.imageio.write_image` (atomic, metadata kept, never over the input)
 and runs on a background thread.
+
+Size by target (a width, height or longest side) is `seemore_core.target`'s, as for the
+CLI: the next larger scale, then Lanczos. The dialog shrinks the result on screen; a
+target beyond it names the scale to upscale at first (and cannot be saved).
 """
 
 from __future__ import annotations
 
-import inspect
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,7 +34,10 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from seemore_core.errors import UsageError
 from seemore_core.imageio import ImageIOError, LoadedImage, upscale_alpha, write_image
+from seemore_core.names import DEFAULT_PNG_LEVEL, PNG_LEVELS
+from seemore_core.target import TargetSize, pick_scale, resize_to
 
 FORMATS: tuple[tuple[str, str], ...] = (
     ("png", "PNG (lossless)"),
@@ -48,12 +55,9 @@ SUFFIX_FORMATS = {
     ".tiff": "tif",
 }
 DEFAULT_QUALITY = 95
-DEFAULT_PNG_LEVEL = 6  # zlib's default: the usual size/speed trade-off
-
-
-def png_level_supported() -> bool:
-    """Whether the core writer takes a PNG compression level (newer versions do)."""
-    return "compress_level" in inspect.signature(write_image).parameters
+# Largest number the size box takes: a target beyond the result is allowed to be typed,
+# so the dialog can say which scale would reach it.
+MAX_TARGET_PX = 65_535
 
 
 @dataclass(frozen=True)
@@ -88,9 +92,7 @@ def auto_name(source: Path | None, name: str, scale: int, fmt: str, folder: Path
 
 def resized_size(w: int, h: int, px: int, by: str = "longest") -> tuple[int, int]:
     """(w, h) scaled so that the longer side (or the width, or the height) is `px`."""
-    side = {"width": w, "height": h}.get(by, max(w, h))
-    f = px / side
-    return max(1, round(w * f)), max(1, round(h * f))
+    return TargetSize(by, px).size_for(w, h)
 
 
 @dataclass(frozen=True)
@@ -117,8 +119,6 @@ def run_export(
 
 def write_export(opts: ExportOptions, image: np.ndarray, like: LoadedImage, scale: int) -> Path:
     """Write the result with its input's alpha, ICC, EXIF; runs off the UI thread."""
-    from PIL import Image
-
     alpha = None
     if like.alpha is not None:
         alpha = upscale_alpha(like.alpha, scale)[: image.shape[0], : image.shape[1]]
@@ -132,26 +132,13 @@ def write_export(opts: ExportOptions, image: np.ndarray, like: LoadedImage, scal
                 " scale, then export at this size",
             )
         if size != (w, h):
-            # Lanczos from the larger result: sharper than asking a smaller scale would
-            # give, and it is how the size was promised in the dialog.
-            planes = [
-                np.asarray(
-                    Image.fromarray(np.ascontiguousarray(image[:, :, c]), "F").resize(
-                        size, Image.Resampling.LANCZOS
-                    )
-                )
-                for c in range(image.shape[2])
-            ]
-            image = np.clip(np.stack(planes, axis=-1), 0.0, 1.0)
-            if alpha is not None:
-                a = Image.fromarray(np.ascontiguousarray(alpha, dtype=np.float32), "F")
-                alpha = np.clip(np.asarray(a.resize(size, Image.Resampling.LANCZOS)), 0.0, 1.0)
+            # The core's Lanczos (as the CLI's target sizes): sharper than a smaller
+            # scale would give, and what the dialog promised.
+            image = resize_to(image, size)
+            alpha = None if alpha is None else resize_to(alpha, size)
     quality = opts.quality
     if opts.format == "webp" and opts.webp_lossless:
         quality = 100  # the core writer's way of saying lossless WebP
-    extra: dict[str, int] = {}
-    if opts.format == "png" and png_level_supported():
-        extra["compress_level"] = opts.png_level
     bit_depth = 16 if opts.sixteen_bit and opts.format in SIXTEEN_BIT else 8
     return write_image(
         opts.path,
@@ -162,7 +149,7 @@ def write_export(opts: ExportOptions, image: np.ndarray, like: LoadedImage, scal
         bit_depth=bit_depth,
         quality=quality,
         overwrite=opts.overwrite,
-        **extra,
+        png_level=opts.png_level,
     )
 
 
@@ -175,10 +162,16 @@ class ExportDialog(QDialog):
         result_size: tuple[int, int],
         source_bits: int = 8,
         parent: QWidget | None = None,
+        scale: int = 1,
+        scales: Sequence[int] = (),
     ) -> None:
+        """``scale`` is the result's, ``scales`` the model's: with them, a target beyond
+        the result names the scale that would reach it."""
         super().__init__(parent)
         self.setWindowTitle("Export upscaled image")
         self._size = result_size
+        self._scale = max(1, scale)
+        self._scales = tuple(scales)
         fmt = path.suffix.lower().lstrip(".") or "png"
         fmt = "jpg" if fmt == "jpeg" else ("tif" if fmt == "tiff" else fmt)
 
@@ -201,14 +194,11 @@ class ExportDialog(QDialog):
         self.quality.setToolTip("Higher: larger files, fewer artefacts. 90+ keeps full colour.")
         self.lossless = QCheckBox("Lossless")
         self.png_level = QSpinBox()
-        self.png_level.setRange(0, 9)
+        self.png_level.setRange(*PNG_LEVELS)
         self.png_level.setValue(DEFAULT_PNG_LEVEL)
         self.png_level.setToolTip(
             "0: fastest, largest; 9: slowest, smallest. The pixels are the same."
         )
-        if not png_level_supported():
-            self.png_level.setEnabled(False)
-            self.png_level.setToolTip("This version of the writer uses level 6.")
         self.sixteen = QCheckBox("16 bits per channel")
         self.sixteen.setChecked(source_bits == 16)
         self.sixteen.setToolTip("Keeps the network's fine gradations; files are twice as big.")
@@ -218,7 +208,7 @@ class ExportDialog(QDialog):
         self.size_mode.addItem("Width…", "width")
         self.size_mode.addItem("Height…", "height")
         self.longest = QSpinBox()
-        self.longest.setRange(16, max(16, max(result_size)))
+        self.longest.setRange(1, MAX_TARGET_PX)
         self.longest.setValue(max(result_size))
         self.longest.setSuffix(" px")
         self.size_note = QLabel("")
@@ -247,6 +237,7 @@ class ExportDialog(QDialog):
         buttons = QDialogButtonBox(
             QDialogButtonBox.StandardButton.Save | QDialogButtonBox.StandardButton.Cancel
         )
+        self.save_button = buttons.button(QDialogButtonBox.StandardButton.Save)
         buttons.accepted.connect(self.accept)
         buttons.rejected.connect(self.reject)
         lay = QVBoxLayout(self)
@@ -281,11 +272,23 @@ class ExportDialog(QDialog):
             self._form.setRowVisible(w, show[key])
         by = self.size_mode.currentData()
         self.longest.setVisible(by is not None)
-        if by is not None:
-            w, h = resized_size(*self._size, self.longest.value(), by)
-            self.size_note.setText(f"→ {w}x{h} (Lanczos)")
-        else:
-            self.size_note.setText("")
+        text, ok = ("", True) if by is None else self._size_text(by, self.longest.value())
+        self.size_note.setText(text)
+        self.save_button.setEnabled(ok)
+
+    def _size_text(self, by: str, px: int) -> tuple[str, bool]:
+        """What the size box gives, and whether the result can be saved at that size."""
+        target = TargetSize(by, px)
+        w, h = target.size_for(*self._size)
+        if w <= self._size[0] and h <= self._size[1]:
+            return f"→ {w}x{h} (Lanczos)", True
+        # Beyond this result: the scale that would reach it, as the CLI would pick.
+        iw, ih = (max(1, v // self._scale) for v in self._size)
+        try:
+            need = pick_scale(target, iw, ih, self._scales)
+        except UsageError:
+            return "larger than any scale of this model reaches", False
+        return f"larger than this x{self._scale} result: upscale at x{need} first", False
 
     def _browse(self) -> None:
         fmt = self.chosen_format()
@@ -329,7 +332,6 @@ __all__ = [
     "ExportOutcome",
     "run_export",
     "auto_name",
-    "png_level_supported",
     "resized_size",
     "write_export",
 ]

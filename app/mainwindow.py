@@ -1333,7 +1333,13 @@ class MainWindow(QMainWindow):
             folder,
         )
         h, w = self.result.image.shape[:2]
-        dlg = ExportDialog(path, (w, h), self.loaded.bit_depth, self)
+        choice = self.model_choice()
+        scales = [self.result.scale]
+        if choice is not None and choice.kind == "bundled":
+            scales += self._bundled().get(choice.name, [])
+        dlg = ExportDialog(
+            path, (w, h), self.loaded.bit_depth, self, scale=self.result.scale, scales=scales
+        )
         dlg.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         dlg.accepted.connect(lambda: self.export_with(dlg.options()))
         self._export_dialog = dlg

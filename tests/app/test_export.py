@@ -57,13 +57,32 @@ def test_dialog_shows_the_options_of_the_chosen_format(qtbot, tmp_path: Path) ->
     assert resized_size(640, 480, 160, "width") == (160, 120)
 
 
+def test_a_target_beyond_the_result_names_the_scale_to_run(qtbot, tmp_path: Path) -> None:
+    # A 40x30 input at x2: 100 px wide needs x2.5, so x3 (the next larger scale).
+    dlg = ExportDialog(tmp_path / "b_x2.png", (80, 60), 8, scale=2, scales=(2, 3, 4))
+    qtbot.addWidget(dlg)
+    assert dlg.png_level.isEnabled()  # the core writer takes the level
+    dlg.size_mode.setCurrentIndex(dlg.size_mode.findData("width"))
+    dlg.longest.setValue(100)
+    assert dlg.size_note.text() == "larger than this x2 result: upscale at x3 first"
+    assert not dlg.save_button.isEnabled()
+    dlg.longest.setValue(161)  # x4.03: beyond every scale
+    assert "larger than any scale" in dlg.size_note.text()
+    assert not dlg.save_button.isEnabled()
+    dlg.longest.setValue(70)
+    assert dlg.size_note.text() == "→ 70x52 (Lanczos)" and dlg.save_button.isEnabled()
+    dlg.size_mode.setCurrentIndex(0)  # the full result again: nothing to check
+    assert dlg.size_note.text() == "" and dlg.save_button.isEnabled()
+
+
 def test_export_options_reach_the_files(qtbot, window, small_png: Path, tmp_path: Path) -> None:
     window.load_image(small_png)
     assert window.bg.wait_idle(30_000)
     with qtbot.waitSignal(window.run_done, timeout=RUN_TIMEOUT_MS) as blocker:
         window.upscale()
     assert blocker.args == [True], window.errors
-    result_u8 = (np.clip(window.result.image, 0, 1) * 255 + 0.5).astype(np.uint8)
+    # Rounded as the writer rounds (half to even): a value of exactly 136.5 occurs.
+    result_u8 = np.rint(np.clip(window.result.image, 0, 1) * np.float32(255)).astype(np.uint8)
 
     dlg = window.save_dialog()
     # Proposed next to the source, named after it and the scale.
@@ -126,6 +145,18 @@ def test_export_options_reach_the_files(qtbot, window, small_png: Path, tmp_path
 
     with Image.open(save(by_height)) as im:
         assert im.size == (40, 30)
+
+    def png_level(level: int):  # noqa: ANN202
+        def set_up(d: ExportDialog) -> None:
+            d.path_edit.setText(str(tmp_path / f"level{level}.png"))
+            d.png_level.setValue(level)
+
+        return set_up
+
+    stored, squeezed = save(png_level(0)), save(png_level(9))
+    # Level 0 stores every pixel byte as it is; 9 compresses; the pixels are the same.
+    assert stored.stat().st_size > 48 * 64 * 3 > squeezed.stat().st_size
+    np.testing.assert_array_equal(read_image(stored).rgb, read_image(squeezed).rgb)
 
     # The proposal moves on once a name is taken, so nothing is overwritten silently.
     # (The last format used, PNG, is proposed again.)
