@@ -9,15 +9,23 @@ Cancel is the one thing that does not go through the queue: the worker thread is
 inside the job, so a queued "cancel" would arrive after the job ended. Each job carries
 its own `Progress`, whose thread-safe `cancel()` the UI calls directly; the engine checks
 it before every tile.
+
+An upscale or a batch runs with torch's threads at one fewer than the usable cores (at
+least one), so the UI thread always finds a core free to paint and answer clicks; the
+count before is put back afterwards. (A lowered thread priority was tried instead and
+stalled the UI longer: a nice'd thread holding the GIL makes the UI wait for it.)
 """
 
 from __future__ import annotations
 
 import gc
+import os
 import platform
 import sys
 import time
 import traceback
+from collections.abc import Iterator
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -39,6 +47,38 @@ PROGRESS_INTERVAL_S = 0.05
 
 # Feature maps kept from one run are bounded: past this, only the block on screen is kept.
 FEATURE_BUDGET_BYTES = 512 * 1024 * 1024
+
+
+def usable_cores() -> int:
+    """The CPUs this process may run on (its affinity mask where the OS has one)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):  # macOS and Windows have no affinity call
+        return os.cpu_count() or 1
+
+
+def run_threads(cores: int, allowed: int) -> int:
+    """Torch threads for a run: all ``cores`` but the UI's one, within what torch was
+    ``allowed`` (OMP_NUM_THREADS or an earlier cap), and at least one."""
+    return max(1, min(cores - 1, allowed))
+
+
+@contextmanager
+def ui_core_left() -> Iterator[int]:
+    """torch's intra-op threads lowered by one core for the duration, then put back.
+
+    Set on the worker thread, which is where the runs happen; the engine plans its
+    tiles within this cap (seemore_core.plan reads torch's thread count).
+    """
+    import torch
+
+    before = torch.get_num_threads()
+    n = run_threads(usable_cores(), before)
+    torch.set_num_threads(n)
+    try:
+        yield n
+    finally:
+        torch.set_num_threads(before)
 
 
 @dataclass(frozen=True)
@@ -224,16 +264,18 @@ class Worker(QObject):
         from seemore_core.errors import Cancelled, SeemoreError
 
         try:
-            if isinstance(job, UpscaleJob):
-                self._upscale(job)
-            elif isinstance(job, CheckpointJob):
-                self._checkpoint(job)
-            elif isinstance(job, ExportJob):
-                self._export(job)
-            elif isinstance(job, BatchJob):
-                self._batch(job)
-            else:
-                raise TypeError(f"unknown job {type(job).__name__}")
+            heavy = isinstance(job, (UpscaleJob, BatchJob))
+            with ui_core_left() if heavy else nullcontext():
+                if isinstance(job, UpscaleJob):
+                    self._upscale(job)
+                elif isinstance(job, CheckpointJob):
+                    self._checkpoint(job)
+                elif isinstance(job, ExportJob):
+                    self._export(job)
+                elif isinstance(job, BatchJob):
+                    self._batch(job)
+                else:
+                    raise TypeError(f"unknown job {type(job).__name__}")
         except Cancelled:
             self.cancelled.emit(job_id)
         except SeemoreError as e:
