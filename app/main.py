@@ -26,11 +26,16 @@ def build_parser() -> argparse.ArgumentParser:
     # seemore_core's package root is cheap to import (torch loads lazily), so --version
     # answers at once.
     from seemore_core import __version__
-    from seemore_core.names import DEVICES, SCALES
+    from seemore_core.names import BUNDLED_NAMES, DEFAULT_VARIANT, DEVICES, SCALES
 
     p.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     p.add_argument("images", nargs="*", metavar="IMAGE", help="images or folders to open")
-    p.add_argument("--model", metavar="NAME_OR_PATH", help="bundled model name (T) or checkpoint")
+    p.add_argument(
+        "--model",
+        metavar="NAME_OR_PATH",
+        help=f"a bundled model name ({', '.join(BUNDLED_NAMES)}; any case) or a checkpoint "
+        f"file; default: the last one used, else {DEFAULT_VARIANT}",
+    )
     p.add_argument("--scale", type=int, choices=SCALES, help="scale for a bundled model")
     p.add_argument("--device", choices=DEVICES, help="inference device")
     p.add_argument("--tile", type=int, metavar="N", help="tile side in input pixels; 0 whole image")

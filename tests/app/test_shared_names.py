@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from seemore_core.names import CHECKPOINT_SUFFIXES, READ_SUFFIXES
+from seemore_core.names import BUNDLED_NAMES, CHECKPOINT_SUFFIXES, READ_SUFFIXES
 
 
 def test_dialog_filters_offer_every_format_the_core_reads() -> None:
@@ -22,3 +22,11 @@ def test_bundled_names_keep_their_spelling_in_any_case(window) -> None:  # type:
     assert _canonical("t") == "T"
     window.select_bundled("t")
     assert window.settings.model == "T"
+
+
+def test_gui_model_help_lists_every_bundled_name() -> None:
+    from seemore_app.main import build_parser
+
+    (action,) = [a for a in build_parser()._actions if a.dest == "model"]
+    assert len(BUNDLED_NAMES) > 1
+    assert f"({', '.join(BUNDLED_NAMES)}; any case)" in (action.help or "")
