@@ -145,6 +145,20 @@ def _empty_label(html: str) -> QLabel:
     return lab
 
 
+class _FollowsPalette(QWidget):
+    """A panel whose plots follow the palette: pyqtgraph takes its colours when a plot is
+    styled, so a dark/light switch (a palette change event) must restyle them."""
+
+    def changeEvent(self, event: QEvent) -> None:  # noqa: N802 (Qt's name)
+        super().changeEvent(event)
+        if event.type() in (QEvent.Type.PaletteChange, QEvent.Type.ApplicationPaletteChange):
+            self._restyle()
+
+    def _restyle(self) -> None:
+        """Give the panel's plots the current theme's colours."""
+        raise NotImplementedError
+
+
 class _Pages(QWidget):
     """An "empty" page over a "content" page, both always laid out.
 
@@ -296,7 +310,7 @@ def _top_record(block: int, values: list[float]) -> RoutingRecord:
     return RoutingRecord(block, v, np.array([int(v.argmax())]), v[[int(v.argmax())]])
 
 
-class RoutingPanel(QWidget):
+class RoutingPanel(_FollowsPalette):
     stats_requested = Signal()  # "routing statistics over the batch, please"
 
     def __init__(self, parent: QWidget | None = None) -> None:
@@ -507,11 +521,6 @@ class RoutingPanel(QWidget):
             self.tile_block.setRange(0, max(0, len(out.routing) - 1))
             self._draw_tiles()
 
-    def changeEvent(self, event: QEvent) -> None:  # noqa: N802 (Qt's name)
-        super().changeEvent(event)
-        if event.type() in (QEvent.Type.PaletteChange, QEvent.Type.ApplicationPaletteChange):
-            self._restyle()
-
     def _restyle(self) -> None:
         c = theme.plot_colours()
         for w in (self.bars, self.heat):
@@ -640,7 +649,7 @@ class RoutingPanel(QWidget):
         self.tile_vb.autoRange(padding=0.01)
 
 
-class FeaturePanel(QWidget):
+class FeaturePanel(_FollowsPalette):
     # point (base or expert_lowrank/j), "view"/"image", block: data for this is needed
     request = Signal(str, str, int)
     drawn = Signal()  # a picture (grid or channel) reached the screen
@@ -911,11 +920,6 @@ class FeaturePanel(QWidget):
         super().showEvent(event)
         if self._dirty:
             self._render()
-
-    def changeEvent(self, event: QEvent) -> None:  # noqa: N802 (Qt's name)
-        super().changeEvent(event)
-        if event.type() in (QEvent.Type.PaletteChange, QEvent.Type.ApplicationPaletteChange):
-            self._restyle()
 
     def _restyle(self) -> None:
         c = theme.plot_colours()

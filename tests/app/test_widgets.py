@@ -350,17 +350,22 @@ def test_plots_follow_the_dark_theme(qtbot) -> None:
     from seemore_app import theme
 
     panel = RoutingPanel()
+    features = FeaturePanel()
     qtbot.addWidget(panel)
+    qtbot.addWidget(features)
     try:
         assert theme.apply("dark")
         panel.set_output(RunOutput(1, "full", None, 2, "T", routing=_records()))
-        # The palette change reaches the panel as an event, which restyles the plots.
+        # The palette change reaches the panels as an event, which restyles the plots.
         qtbot.waitUntil(lambda: panel.bars.backgroundBrush().color().lightness() < 80)
         assert panel.heat_bar.axis.textPen().color().lightness() > 150
         assert panel.palette().window().color().lightness() < 128
+        qtbot.waitUntil(lambda: features.view.backgroundBrush().color().lightness() < 80)
+        assert features.cbar.axis.textPen().color().lightness() > 150
     finally:
         theme.apply("light")
     qtbot.waitUntil(lambda: panel.bars.backgroundBrush().color().lightness() > 200)
+    qtbot.waitUntil(lambda: features.view.backgroundBrush().color().lightness() > 200)
 
 
 def test_big_results_are_drawn_from_a_pyramid_built_off_the_ui_thread(
