@@ -13,6 +13,7 @@ from __future__ import annotations
 import math
 import os
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -55,6 +56,8 @@ from seemore_core.imageio import (
 )
 from seemore_core.names import (
     CHECKPOINT_SUFFIXES,
+    LOSSY_FORMATS,
+    PHOTO_MODEL,
     READ_SUFFIXES,
     dialog_patterns,
     model_name,
@@ -115,6 +118,18 @@ OPEN_FILTER = (
     f"Images ({dialog_patterns(READ_SUFFIXES)});;"
     f"Models ({dialog_patterns(CHECKPOINT_SUFFIXES)});;All files (*)"
 )
+
+
+def photo_model_hint(fmt: str | None, chosen: str | None, bundled: Mapping[str, list[int]]) -> str:
+    """The hint beside the model picker (rich text with a link), or "" for none.
+
+    A lossy input (`fmt`, as the reader names it) gets the photo model suggested, if it
+    is here and not already ``chosen`` (the bundled name picked, None for a file).
+    """
+    if fmt not in LOSSY_FORMATS or PHOTO_MODEL not in bundled or chosen == PHOTO_MODEL:
+        return ""
+    label = "JPEG" if fmt == "MPO" else fmt
+    return f'{label} input: <a href="{PHOTO_MODEL}">use {PHOTO_MODEL}</a>, the photo model'
 
 
 def _canonical(name: str) -> str:
@@ -311,6 +326,11 @@ class MainWindow(QMainWindow):
             "Input pixels per tile side: smaller uses less memory."
             " No tiles: the whole image in one pass."
         )
+        # "JPEG input: try the photo model" beside the picker; a link selects it.
+        self.model_hint = QLabel("")
+        self.model_hint.setContentsMargins(4, 0, 4, 0)
+        self.model_hint.setTextFormat(Qt.TextFormat.RichText)
+        self.model_hint.linkActivated.connect(lambda _: self.select_bundled(PHOTO_MODEL))
         self.per_tile = QCheckBox("Per-tile")
         self.per_tile.setToolTip(
             "Per-tile routing: let each tile choose its own experts (shown in the routing panel)"
@@ -330,6 +350,9 @@ class MainWindow(QMainWindow):
             lab = QLabel(f" {label} ")
             bar.addWidget(lab)
             bar.addWidget(w)
+            if w is self.model_combo:
+                self._model_hint_action = bar.addWidget(self.model_hint)
+                self._model_hint_action.setVisible(False)  # until an input asks for it
         bar.addSeparator()
         bar.addWidget(self.per_tile)
         bar.addSeparator()
@@ -655,8 +678,27 @@ class MainWindow(QMainWindow):
         if d is not None and self.engine_info is not None:
             self.settings.model = d[1]
         self._scale_changed()
+        self._update_model_hint()
         # A long checkpoint name widens the model box.
         self.arrange_toolbars()
+
+    def _update_model_hint(self) -> None:
+        """Suggest the photo model for a lossy input while another model is chosen."""
+        d = self.model_combo.currentData()
+        text = photo_model_hint(
+            self.loaded.format if self.loaded is not None else None,
+            d[1] if d is not None and d[0] == "bundled" else None,
+            self._bundled(),
+        )
+        self.model_hint.setText(text)
+        self.model_hint.setToolTip(
+            f"{PHOTO_MODEL} was trained on JPEG, noise and blur; the clean model sharpens "
+            "compression blocks into visible contours. Nothing switches by itself."
+            if text
+            else ""
+        )
+        # The toolbar shows a widget through its action.
+        self._model_hint_action.setVisible(bool(text))
 
     def _scale_changed(self) -> None:
         s = self.scale_combo.currentData()
@@ -812,6 +854,7 @@ class MainWindow(QMainWindow):
         extra = " · alpha" if img.alpha is not None else ""
         self.setWindowTitle(f"{name} ({img.width}x{img.height}) — seemore")
         self.update_estimate()
+        self._update_model_hint()
         self.statusBar().showMessage(
             f"{name}: {img.width}x{img.height}, {img.format}, {img.bit_depth}-bit{extra}", 6000
         )

@@ -39,6 +39,10 @@ BUNDLED: tuple[BundledName, ...] = (
     BundledName("T-photo", "T", "Photo: JPEG, noise, blur"),
 )
 BUNDLED_NAMES: tuple[str, ...] = tuple(b.name for b in BUNDLED)
+# The family for real photos, suggested (never switched to silently) when an input was
+# stored lossily: JPEG's 8x8 blocks come out of the clean model sharpened into contours.
+PHOTO_MODEL = "T-photo"
+LOSSY_FORMATS: frozenset[str] = frozenset({"JPEG", "MPO", "HEIF", "AVIF"})
 # Names a --model value may be: the bundled families, and the paper's other variants
 # (no weights bundled for them; naming one says so rather than "no such file").
 MODEL_NAMES: tuple[str, ...] = (
