@@ -5,6 +5,7 @@
     python benchmarks/bench_engine.py huge   [--mp 48]       # one long run, wall time + peak
     python benchmarks/bench_engine.py gmacs  [--size 512] [--scale 4] [--busy 1] [--repeat 3]
     python benchmarks/bench_engine.py process [--image IMG] [--weights W] [--busy 1] [--repeat 3]
+    python benchmarks/bench_engine.py plan   [--size 384] [--busy 1] [--repeat 3] [--variants 128x1]
 
 speed: megapixels (input) per second of the straightforward reference forward
 (benchmarks/reference_seemore.py) and of the engine (its default plan, and one
@@ -23,8 +24,15 @@ process: whole processes, as a user runs them: `seemore upscale IMG` against a p
 running the reference network on the same weights and image, alternated, `--repeat`
 times each; medians of wall time (imports and file I/O included on both sides), their
 ratio, and the largest difference between the two 8-bit outputs (in levels).
---busy N (speed, gmacs, process): N processes of our own spin on the CPU for the whole measurement
-and are stopped after it, so the busy case is the same on every run.
+plan: the engine's automatic plan (seemore_core.plan: tile, tile workers, threads from
+the cores free now) against `--tile 0` and the reference, interleaved, in one process;
+prints the plan the engine chose and why, the CPU state it measured, medians, each
+ratio against the reference and against tile 0, and each output's max difference from
+the reference. --variants adds fixed plans, TILExWORKERS (128x1: 128 px tiles in turn
+with the free cores as intra-op threads; 256x2: two workers). --old adds the plan before
+issue 18: tiles in turn or one whole pass, every core an intra-op thread, busy or not.
+--busy N (speed, gmacs, process, plan): N processes of our own spin on the CPU for the
+whole measurement and are stopped after it, so the busy case is the same on every run.
 """
 
 from __future__ import annotations
@@ -208,9 +216,10 @@ def speed(args: argparse.Namespace) -> None:
         "(the three runs interleaved)"
     )
     print(
-        "engine: its default plan (on CPU above "
+        "engine: its automatic plan (seemore_core.plan: on CPU above "
         f"{Engine.CPU_WHOLE_MAX_PIXELS} pixels, tiles of {Engine.DEFAULT_TILE['cpu']} px with "
-        "the front cache); whole: the same fused network in one pass"
+        "the front cache, one tile worker per free core); whole: the same fused network "
+        "in one pass"
     )
     print(
         f"{'model':<6}{'ref MP/s':>10}{'engine MP/s':>13}{'ratio':>7}"
@@ -320,6 +329,81 @@ def gmacs(args: argparse.Namespace) -> None:
             f"{name:<18}{tw:>8.2f}{t_ref / tw:>7.2f}{rate:>8.2f}"
             f"{100 * rate / peak.gmacs:>7.1f}%{tc:>8.2f}{per_cpu:>11.2f}"
             f"{100 * per_cpu / peak.per_core_gmacs:>7.1f}%"
+        )
+
+
+def plan(args: argparse.Namespace) -> None:
+    from seemore_core.plan import CpuState, measure_cpu, usable_cores
+
+    n, scale = args.size, args.scale
+    torch.manual_seed(0)
+    model = build("T", scale)
+    img = np.random.default_rng(0).random((n, n, 3), dtype=np.float32)
+    x = torch.from_numpy(img).permute(2, 0, 1)[None].contiguous()
+    sd = {k: v.clone() for k, v in model.state_dict().items()}
+    eng = Engine(model, device="cpu")
+    plans: list[str] = []  # what the auto plan chose on each run, and why
+
+    def auto() -> np.ndarray:
+        res = eng.upscale(img)
+        r = res.report
+        plans.append(f"tile {r.tile}, {r.workers} workers x {r.threads} threads ({r.plan})")
+        return res.image
+
+    runs = {
+        "reference": lambda: reference_forward(sd, model.cfg, x)[0].clamp(0, 1).permute(1, 2, 0),
+        "engine auto": auto,
+        "engine tile 0": lambda: eng.upscale(img, EngineOptions(tile=0)).image,
+    }
+    for v in args.variants:
+        tile, workers = (int(p) for p in v.split("x"))
+        opts = EngineOptions(tile=tile, workers=workers)
+        runs[f"tile {tile} x{workers} workers"] = lambda o=opts: eng.upscale(img, o).image
+    if args.old:
+        # The plan before issue 18: tiles in turn (above 320x320 px) or one whole pass,
+        # every core as an intra-op thread whatever else runs. Reproduced by telling the
+        # plan that the machine is idle.
+        idle = CpuState(usable_cores(), 0.0, "pretended idle")
+
+        def old(opts: EngineOptions) -> np.ndarray:
+            measured, eng.cpu_state = eng.cpu_state, lambda: idle
+            try:
+                return eng.upscale(img, opts).image
+            finally:
+                eng.cpu_state = measured
+
+        runs[f"old auto ({idle.cores} thr)"] = lambda: old(EngineOptions(workers=1))
+        runs[f"old tile 0 ({idle.cores} thr)"] = lambda: old(EngineOptions(tile=0))
+    wall: dict[str, list[float]] = {k: [] for k in runs}
+    outs: dict[str, np.ndarray] = {}
+    with torch.no_grad(), BusyLoad(args.busy):
+        load = os.getloadavg()[0]
+        cpu = measure_cpu()
+        for name, fn in runs.items():
+            outs[name] = np.asarray(fn())  # warm-up: allocator, oneDNN primitive caches
+        for _ in range(args.repeat):
+            for name, fn in runs.items():  # interleaved rounds
+                t = time.perf_counter()
+                fn()
+                wall[name].append(time.perf_counter() - t)
+    print(
+        f"SeemoRe-T x{scale}, input {n}x{n}; torch threads {torch.get_num_threads()}; "
+        f"{args.busy} busy processes of ours; load average {load:.1f} once they ran; "
+        f"median of {args.repeat} interleaved rounds"
+    )
+    print(
+        f"CPU as measured before the runs: {cpu.busy:.2f} of {cpu.cores} cores busy ({cpu.source})"
+    )
+    counts = {p: plans.count(p) for p in dict.fromkeys(plans)}
+    print("auto plans chosen: " + " | ".join(f"{k} x{v}" for k, v in counts.items()))
+    print(f"{'':<24}{'median s':>9}{'best s':>8}{'x ref':>7}{'x tile 0':>9}{'max diff':>10}")
+    med = {k: statistics.median(v) for k, v in wall.items()}
+    for name in runs:
+        diff = float(np.abs(outs[name] - outs["reference"]).max())
+        print(
+            f"{name:<24}{med[name]:>9.2f}{min(wall[name]):>8.2f}"
+            f"{med['reference'] / med[name]:>7.2f}{med['engine tile 0'] / med[name]:>9.2f}"
+            f"{diff:>10.1e}"
         )
 
 
@@ -529,6 +613,17 @@ def main() -> None:
     pr.add_argument("--tile", type=int, default=None, help="seemore --tile (default: auto)")
     pr.add_argument("--repeat", type=int, default=3)
     pr.add_argument("--busy", type=int, default=0, help="spinning processes to run meanwhile")
+    pl = sub.add_parser("plan")
+    pl.add_argument("--size", type=int, default=384)
+    pl.add_argument("--scale", type=int, default=4, choices=(2, 3, 4))
+    pl.add_argument("--repeat", type=int, default=3)
+    pl.add_argument("--busy", type=int, default=0, help="spinning processes to run meanwhile")
+    pl.add_argument(
+        "--variants", nargs="*", default=[], help="fixed plans TILExWORKERS, e.g. 128x1 256x2"
+    )
+    pl.add_argument(
+        "--old", action="store_true", help="also time the plan before issue 18 (all threads)"
+    )
     for name, default in (("memory", [1.0, 4.0, 16.0]), ("huge", [48.0])):
         m = sub.add_parser(name)
         m.add_argument("--mp", type=float, nargs="+", default=default)
@@ -548,6 +643,8 @@ def main() -> None:
         gmacs(args)
     elif args.cmd == "process":
         process(args)
+    elif args.cmd == "plan":
+        plan(args)
     else:
         memory(args)
 

@@ -9,6 +9,8 @@ from __future__ import annotations
 import shutil
 import tempfile
 import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -18,6 +20,15 @@ from .arch import BlockRouting, SeemoRe
 from .arch.fast import fast_copy
 from .errors import EngineError
 from .names import DEVICES, PRECISIONS
+from .plan import (
+    CPU_TILE,
+    CPU_WHOLE_MAX_PIXELS,
+    GPU_TILE,
+    CpuState,
+    RunPlan,
+    measure_cpu,
+    plan_run,
+)
 from .progress import Progress
 
 
@@ -58,6 +69,9 @@ def select_dtype(precision: str, device: torch.device) -> torch.dtype:
 @dataclass
 class EngineOptions:
     tile: int | None = None  # input pixels per tile side; 0 whole image, None auto
+    # Tiles run concurrently (CPU), one intra-op thread each; None: one per free core.
+    # 1: tiles in turn, the free cores as intra-op threads (the pre-issue-18 plan).
+    workers: int | None = None
     per_tile_routing: bool = False  # route each tile on its own (not exact; for the map)
     feature_points: tuple[str, ...] = ()
     feature_blocks: tuple[int, ...] | None = None
@@ -82,6 +96,9 @@ class RunReport:
     peak_memory_bytes: int | None = None
     warnings: list[str] = field(default_factory=list)
     full_maps: int = 0  # full-size C-channel feature maps a tiled run kept (2 or 4)
+    workers: int = 1  # tiles run concurrently
+    threads: int | None = None  # intra-op threads per worker (None: torch's, untouched)
+    plan: str = ""  # why this plan: free cores and how they were measured
 
 
 @dataclass
@@ -153,6 +170,20 @@ def whole_image_bytes(model: SeemoRe, h: int, w: int, dtype: torch.dtype) -> int
     return h * w * item * (12 * c + 3 * model.scale**2)
 
 
+@contextmanager
+def _intra_op_threads(n: int | None) -> Iterator[None]:
+    """torch's intra-op threads set to the plan's for one run, then put back."""
+    if n is None:
+        yield
+        return
+    old = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(old)
+
+
 def _is_oom(e: BaseException) -> bool:
     return isinstance(e, torch.cuda.OutOfMemoryError) or (
         isinstance(e, RuntimeError) and "out of memory" in str(e).lower()
@@ -160,8 +191,9 @@ def _is_oom(e: BaseException) -> bool:
 
 
 class Engine:
-    DEFAULT_TILE = {"cpu": 128, "cuda": 512, "mps": 512}
-    CPU_WHOLE_MAX_PIXELS = 320 * 320  # above this a whole pass falls out of the CPU caches
+    # The plan's figures (seemore_core.plan decides), named here for callers and reports.
+    DEFAULT_TILE = {"cpu": CPU_TILE, "cuda": GPU_TILE, "mps": GPU_TILE}
+    CPU_WHOLE_MAX_PIXELS = CPU_WHOLE_MAX_PIXELS
     PER_TILE_DEFAULT = 256  # per-tile routing: big enough tiles to route on their content
 
     def __init__(
@@ -174,6 +206,8 @@ class Engine:
         net = fast_copy(model) if fast else model.eval()
         # channels_last: 1.5-2x on CPU for these depthwise-heavy convs.
         self.model = net.to(self.device, self.dtype).to(memory_format=torch.channels_last)
+        # How the CPU's free cores are found before each run; tests inject figures here.
+        self.cpu_state: Callable[[], CpuState] = measure_cpu
 
     @property
     def scale(self) -> int:
@@ -183,36 +217,53 @@ class Engine:
     def precision(self) -> str:
         return {torch.float32: "fp32", torch.bfloat16: "bf16", torch.float16: "fp16"}[self.dtype]
 
-    def plan_tile(self, h: int, w: int, tile: int | None) -> int:
-        """0 for one whole-image pass, else the tile side; refuse 0 when it cannot fit.
+    def plan(
+        self,
+        h: int,
+        w: int,
+        tile: int | None,
+        workers: int | None = None,
+        cpu: CpuState | None = None,
+    ) -> RunPlan:
+        """Tile size, tile workers and threads for an h x w input (seemore_core.plan).
 
-        Auto: on the CPU, tiles for all but small images, because the exact tiled run
-        with its front cache keeps its working set in cache: per pixel, a whole-image
-        pass is as fast at 256 px but half as fast at 512 px (benchmarks/bench_engine.py);
-        on GPUs, the whole image when it fits in half the free memory.
+        Refuses a whole-image pass that cannot fit. Auto on the CPU: tiles for all but
+        small images, because the exact tiled run with its front cache keeps its working
+        set in cache (a whole 512 px pass is half as fast per pixel), run by one worker
+        per free core; on GPUs, the whole image when it fits in half the free memory.
+        `cpu`: the CPU's state; None measures it now (CPU only).
         """
-        from .tiling import round_tile
-
         grid = self.model.cfg.pool_grid
-        if h < grid or w < grid:
-            return 0  # smaller than one pooling cell: the network pads it whole
+        tiny = h < grid or w < grid
         need = whole_image_bytes(self.model, h, w, self.dtype)
         free = available_memory(self.device)
-        if tile == 0:
-            if need > free:
-                raise EngineError(
-                    f"a whole-image pass of {w}x{h} needs about {need / 2**30:.1f} GiB "
-                    f"but {free / 2**30:.1f} GiB is free; upscale in tiles instead",
-                    option="tile",
-                )
-            return 0
-        if tile is None:
-            auto = round_tile(self.DEFAULT_TILE.get(self.device.type, 256), grid)
-            small = h * w <= self.CPU_WHOLE_MAX_PIXELS if self.device.type == "cpu" else True
-            return 0 if small and need < free // 2 else auto
-        if tile < 0:
+        if tile == 0 and not tiny and need > free:
+            raise EngineError(
+                f"a whole-image pass of {w}x{h} needs about {need / 2**30:.1f} GiB "
+                f"but {free / 2**30:.1f} GiB is free; upscale in tiles instead",
+                option="tile",
+            )
+        if tile is not None and tile < 0:
             raise EngineError(f"tile size must be >= 0, got {tile}")
-        return round_tile(tile, grid)
+        if workers is not None and workers < 1:
+            raise EngineError(f"workers must be >= 1, got {workers}")
+        on_cpu = self.device.type == "cpu"
+        if on_cpu and cpu is None:
+            cpu = self.cpu_state()
+        return plan_run(
+            self.device.type,
+            h,
+            w,
+            grid,
+            tile=tile,
+            workers=workers,
+            whole_fits=need < free // 2,
+            cpu=cpu if on_cpu else None,
+        )
+
+    def plan_tile(self, h: int, w: int, tile: int | None, cpu: CpuState | None = None) -> int:
+        """0 for one whole-image pass, else the tile side (`plan`'s choice)."""
+        return self.plan(h, w, tile, cpu=cpu).tile
 
     def map_bytes(self, h: int, w: int) -> int:
         """One full-size float32 C-channel feature map of a tiled run."""
@@ -243,10 +294,16 @@ class Engine:
         warnings: list[str] = []
         store: tuple[str | None, bool] | None = None
         if opts.per_tile_routing:
-            tile = self.plan_tile(h, w, opts.tile or self.PER_TILE_DEFAULT)
-            out, routing, feats, n, tile_routing = self._per_tile(x, tile or max(h, w), progress)
+            # Tiles in turn (each is a whole forward), the free cores as intra-op threads.
+            plan = self.plan(h, w, opts.tile or self.PER_TILE_DEFAULT, workers=1)
+            tile = plan.tile
+            with _intra_op_threads(plan.threads):
+                out, routing, feats, n, tile_routing = self._per_tile(
+                    x, tile or max(h, w), progress
+                )
         else:
-            tile = self.plan_tile(h, w, opts.tile)
+            plan = self.plan(h, w, opts.tile, opts.workers)
+            tile = plan.tile
             tile_routing = None
             # Where a tiled run keeps its maps (folder or RAM, front cache or not), decided
             # once the run is tiled: an OOM retry can turn a whole-image plan into tiles.
@@ -255,7 +312,10 @@ class Engine:
                     if tile and store is None:
                         maps_dir = self._maps_dir(opts, h, w, warnings)
                         store = (maps_dir, self._front_cache(opts, h, w, maps_dir))
-                    out, routing, feats, n = self._run(x, tile, opts, progress, *(store or ()))
+                    with _intra_op_threads(plan.threads):
+                        out, routing, feats, n = self._run(
+                            x, tile, opts, progress, *(store or ()), workers=plan.workers
+                        )
                     break
                 except Exception as e:
                     if not _is_oom(e) or tile == self.model.cfg.pool_grid:
@@ -276,7 +336,17 @@ class Engine:
         )
         maps = 0 if store is None else 4 if store[1] else 2
         report = RunReport(
-            str(self.device), self.precision, tile, n, time.monotonic() - t0, peak, warnings, maps
+            str(self.device),
+            self.precision,
+            tile,
+            n,
+            time.monotonic() - t0,
+            peak,
+            warnings,
+            maps,
+            plan.workers if tile else 1,
+            plan.threads,
+            plan.reason,
         )
         return UpscaleResult(_to_numpy(out, opts.output), routing, feats, report, tile_routing)
 
@@ -288,6 +358,7 @@ class Engine:
         progress: Progress,
         maps_dir: str | None = None,
         cache: bool = False,
+        workers: int = 1,
     ) -> tuple[torch.Tensor, list[BlockRouting], dict[tuple[int, str], torch.Tensor], int]:
         from .tiling import TiledRunner
 
@@ -323,6 +394,7 @@ class Engine:
             mmap_dir=maps_dir,
             out_dtype=_OUT_DTYPES[opts.output],
             cache_front=cache,
+            workers=workers,
         )
         r = runner.run(x)
         return r.image, r.routing, r.features, r.tiles

@@ -30,7 +30,9 @@ from __future__ import annotations
 import functools
 import math
 import tempfile
+import threading
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -156,10 +158,16 @@ class TiledRunner:
         mmap_dir: str | Path | None = None,
         out_dtype: torch.dtype = torch.float32,
         cache_front: bool = False,
+        workers: int = 1,
     ) -> None:
         """`cache_front`: keep the MoRE front's two outputs from pass A in two more
         full-size maps, so pass B reads them instead of recomputing its costliest convs
-        (a third less work; four maps instead of two)."""
+        (a third less work; four maps instead of two).
+
+        `workers`: tiles of one pass run concurrently in this many threads, each with one
+        intra-op thread (set by the caller's plan; seemore_core.plan). Every tile writes
+        its own part of the maps and each pass waits for all its tiles, so the result is
+        the serial one: per-tile sums are added in tile order, not arrival order."""
         self.m = model
         self.cfg = model.cfg
         self.tile = round_tile(tile, self.cfg.pool_grid)
@@ -169,7 +177,10 @@ class TiledRunner:
         self.mmap_dir = mmap_dir
         self.out_dtype = out_dtype
         self.cache_front = cache_front
+        self.workers = max(1, workers)
         self.features: dict[tuple[int, str], torch.Tensor] = {}
+        self._features_lock = threading.Lock()  # tiles of a region may be kept concurrently
+        self._pool: ThreadPoolExecutor | None = None
 
     # -- helpers -----------------------------------------------------------------------
     def _dev(self, t: torch.Tensor) -> torch.Tensor:
@@ -193,11 +204,12 @@ class TiledRunner:
         if iy0 >= iy1 or ix0 >= ix1:
             return
         key = (block, name)
-        if key not in self.features:
-            self.features[key] = torch.zeros(1, t.shape[1], ry1 - ry0, rx1 - rx0)
-        self.features[key][..., iy0 - ry0 : iy1 - ry0, ix0 - rx0 : ix1 - rx0] = (
-            t[..., iy0 - y0 : iy1 - y0, ix0 - x0 : ix1 - x0].float().cpu()
-        )
+        part = t[..., iy0 - y0 : iy1 - y0, ix0 - x0 : ix1 - x0].float().cpu()
+        with self._features_lock:
+            if key not in self.features:
+                self.features[key] = torch.zeros(1, t.shape[1], ry1 - ry0, rx1 - rx0)
+            dest = self.features[key]
+        dest[..., iy0 - ry0 : iy1 - ry0, ix0 - rx0 : ix1 - rx0] = part
 
     def _keep_map(self, block: int, name: str, fmap: torch.Tensor) -> None:
         if self._wants(block, name):
@@ -223,10 +235,31 @@ class TiledRunner:
     def _sweep(
         self, boxes: list[Box], fn: Callable[[Box], None], *, counter: Iterator[int], total: int
     ) -> None:
-        for box in boxes:
-            self.progress.check()
-            fn(box)
-            self.progress.report(next(counter), total, "upscale")
+        if self._pool is None:
+            for box in boxes:
+                self.progress.check()
+                fn(box)
+                self.progress.report(next(counter), total, "upscale")
+            return
+
+        def task(box: Box) -> None:
+            self.progress.check()  # a cancel stops the queued tiles, not only the reports
+            with torch.no_grad():  # grad mode is per thread: the caller's does not carry
+                fn(box)
+
+        futures: list[Future[None]] = [self._pool.submit(task, box) for box in boxes]
+        try:
+            # Reports and cancel checks stay in the caller's thread, in tile order.
+            for f in futures:
+                self.progress.check()
+                f.result()
+                self.progress.report(next(counter), total, "upscale")
+        finally:
+            # On a cancel or an error: drop the queued tiles, and let the running ones
+            # finish before the maps they write into are released.
+            for f in futures:
+                f.cancel()
+            wait(futures)
 
     def _group(
         self,
@@ -246,14 +279,14 @@ class TiledRunner:
         more = rme.block
         self._keep_map(i, "rme_in", a)
         # Pass A: router sum and the coarse calibration cells.
-        acc = torch.zeros(c, dtype=torch.float64)
+        sums: dict[Box, torch.Tensor] = {}  # per tile; added in tile order below
         coarse = torch.zeros(1, c, h // g, w // g)
 
         def pass_a(box: Box) -> None:
             win = _window(box, 2, h, w)
             xb, k = rme.front(self._dev(a[..., win[0] : win[1], win[2] : win[3]]))
             xc, kc = _crop(xb, box, win), _crop(k, box, win)
-            acc.add_(xc.double().sum((0, 2, 3)).cpu())
+            sums[box] = xc.double().sum((0, 2, 3)).cpu()
             if front is not None:
                 front[0][..., box[0] : box[1], box[2] : box[3]] = xc.float().cpu()
                 front[1][..., box[0] : box[1], box[2] : box[3]] = kc.float().cpu()
@@ -264,6 +297,9 @@ class TiledRunner:
             coarse[..., cy : cy + kc.shape[-2], cx : cx + kc.shape[-1]] = kc.float().cpu()
 
         sweep(pass_a)
+        acc = torch.zeros(c, dtype=torch.float64)
+        for box in sorted(sums):
+            acc.add_(sums[box])
         mean = (acc / (h * w)).to(torch.float32)[None]
         probs = more.moe_layer.gate.probs_from_mean(mean.to(self.device, self.dtype))
         top_w, top_i = probs.topk(cfg.topk, dim=-1)
@@ -312,6 +348,14 @@ class TiledRunner:
         counter = iter(range(1, total + 1))
         store = FeatureStore(self.mmap_dir)
         routing: list[BlockRouting] = []
+        if self.workers > 1 and len(boxes) > 1:
+            # One intra-op thread per worker: the cores are shared between tiles, not ops.
+            self._pool = ThreadPoolExecutor(
+                min(self.workers, len(boxes)),
+                thread_name_prefix="seemore-tile",
+                initializer=torch.set_num_threads,
+                initargs=(1,),
+            )
         try:
             a = store.new(c, h, w)
             b = store.new(c, h, w)
@@ -347,6 +391,9 @@ class TiledRunner:
 
             self._sweep(boxes, tail, counter=counter, total=total)
         finally:
+            if self._pool is not None:
+                self._pool.shutdown(wait=True, cancel_futures=True)
+                self._pool = None
             store.close()
         return TiledOutput(out, routing, self.features, len(boxes))
 

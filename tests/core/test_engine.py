@@ -12,6 +12,7 @@ import torch
 from seemore_core.arch import build
 from seemore_core.engine import Engine, EngineError, EngineOptions, select_device, select_dtype
 from seemore_core.errors import Cancelled
+from seemore_core.plan import CpuState
 from seemore_core.progress import Progress, ProgressInfo
 from seemore_core.tiling import upsample_window
 
@@ -87,11 +88,14 @@ def test_front_cache_on_and_off_give_the_whole_image_result(
         assert float(np.abs(tiled - whole).max()) <= 1e-4, fits
 
 
+IDLE = CpuState(cores=2, busy=0.0, source="test")
+
+
 def test_auto_plan_tiles_big_images_on_cpu(engines: dict[int, Engine]) -> None:
     e = engines[2]
     t = Engine.DEFAULT_TILE["cpu"]
-    assert e.plan_tile(300, 300, None) == 0
-    assert e.plan_tile(400, 300, None) == t
+    assert e.plan_tile(300, 300, None, IDLE) == 0
+    assert e.plan_tile(400, 300, None, IDLE) == t
 
 
 def test_memory_mapped_maps_give_the_same_result(engines: dict[int, Engine], tmp_path) -> None:
@@ -188,11 +192,11 @@ def test_out_of_memory_retries_with_smaller_tiles(
     real = e._run
     tiles_tried: list[int] = []
 
-    def flaky(x, tile, opts, progress, *store):  # type: ignore[no-untyped-def]
+    def flaky(x, tile, opts, progress, *store, **kw):  # type: ignore[no-untyped-def]
         tiles_tried.append(tile)
         if tile == 0 or tile > 16:
             raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 2 GiB")
-        return real(x, tile, opts, progress, *store)
+        return real(x, tile, opts, progress, *store, **kw)
 
     monkeypatch.setattr(e, "_run", flaky)
     img = _img(48, 48)
@@ -214,7 +218,7 @@ def test_whole_image_refused_up_front_when_it_cannot_fit(
     with pytest.raises(EngineError, match="GiB"):
         e.upscale(_img(64, 64), EngineOptions(tile=0))
     # Auto picks tiles instead.
-    assert e.plan_tile(640, 480, None) == Engine.DEFAULT_TILE["cpu"]
+    assert e.plan_tile(640, 480, None, IDLE) == Engine.DEFAULT_TILE["cpu"]
 
 
 def test_per_tile_routing_returns_a_map(engines: dict[int, Engine]) -> None:
