@@ -24,6 +24,7 @@ sys.path.insert(0, str(ROOT))
 
 from seemore_core.checkpoint import load_model, save_safetensors  # noqa: E402
 from seemore_core.train.data import PatchSampler, list_images, load_hr  # noqa: E402
+from seemore_core.train.expert_init import warm_start_experts  # noqa: E402
 from seemore_core.train.routing import RouterTap, balance_loss, router_linears  # noqa: E402
 
 
@@ -40,6 +41,11 @@ def main() -> int:
     ap.add_argument("--patch", type=int, default=48)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=1, help="1 is fastest on a busy machine")
+    ap.add_argument(
+        "--warm-start",
+        action="store_true",
+        help="first copy each block's trained expert into its unused ones (expert_init.py)",
+    )
     ap.add_argument("--train-dir", default=str(ROOT.parent / "shared" / "data" / "train"))
     args = ap.parse_args()
     torch.manual_seed(args.seed)
@@ -57,6 +63,13 @@ def main() -> int:
     opt = torch.optim.Adam([lin.weight for lin in routers], lr=args.lr)
     images = load_hr(list_images([args.train_dir]), args.patch * args.scale)
     sampler = PatchSampler(images, args.patch, args.scale, args.seed)
+    if args.warm_start:
+        # Crops from a generator of their own, so the router steps below see the same
+        # batches with and without --warm-start.
+        probe = PatchSampler(images, args.patch, args.scale, args.seed + 1)
+        crops = [probe.batch(args.batch)[0].contiguous(memory_format=torch.channels_last)]
+        for w in warm_start_experts(model, crops + [probe.batch(args.batch)[0]]):
+            print(f"block {w.block}: expert {w.source} copied to {w.copied_to}", flush=True)
     model.train()
     t0 = time.monotonic()
     for step in range(1, args.steps + 1):

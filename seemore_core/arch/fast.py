@@ -24,7 +24,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .layers import GatedFFN, StripedConv
+from .layers import GatedFFN, StripedConv, shuffle_order
 from .model import SeemoRe
 from .more import MoREBlock
 from .see import SEEBlock
@@ -180,11 +180,8 @@ class FastMoREBlock(MoREBlock):
         stem, expand = src.conv_1[0], src.conv_1[2]
         assert isinstance(stem, nn.Conv2d) and isinstance(expand, nn.Conv2d)
         self.stem = FusedConv.of(stem, gelu=True)
-        # channel_shuffle(h, 2) then chunk: output channel i of the pair comes from
-        # input channel (i % 2) * C + i // 2, so the shuffle is just a choice of rows.
-        c2 = expand.out_channels
-        i = torch.arange(c2)
-        order = (i % 2) * (c2 // 2) + i // 2 if self.use_shuffle else i
+        # channel_shuffle(h, 2) then chunk: the shuffle is just a choice of rows.
+        order = shuffle_order(expand.out_channels) if self.use_shuffle else None
         self.to_x, self.to_k = _halves(expand, order)
         self.stripe = Stripe(src.conv_2[0], gelu=True)
         self.agg_conv = src.agg_conv

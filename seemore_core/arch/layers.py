@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -34,6 +36,39 @@ def conv1x1(cin: int, cout: int) -> nn.Conv2d:
     return nn.Conv2d(cin, cout, 1)
 
 
+def conv_halves(
+    conv: nn.Conv2d, x: torch.Tensor, order: torch.Tensor | None = None
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """`conv(x)[:, order].chunk(2, dim=1)` as two convs, one per half, each born dense.
+
+    Why: a chunk of a batched or channels-last map is a strided view, and every conv or
+    GELU after it first copies it; in a training step those copies (and the
+    concatenation of their gradients) cost about a tenth of the time. Slicing the
+    weight instead gives the same maths (the same parameters, keys and gradients) with
+    contiguous halves. `order` is a permutation of the output channels (a channel
+    shuffle folded into which rows go where).
+    """
+    n = conv.out_channels // 2
+    w, b = conv.weight, conv.bias
+    if order is not None:
+        w = w[order]
+        b = None if b is None else b[order]
+    halves = []
+    for rows in (slice(0, n), slice(n, 2 * n)):
+        halves.append(
+            F.conv2d(x, w[rows], None if b is None else b[rows], conv.stride, conv.padding)
+        )
+    return halves[0], halves[1]
+
+
+@functools.cache
+def shuffle_order(channels: int, groups: int = 2) -> torch.Tensor:
+    """Output channel i of `channel_shuffle(h, groups)` is channel order[i] of h."""
+    i = torch.arange(channels)
+    per = channels // groups
+    return (i % groups) * per + i // groups
+
+
 def dwconv(channels: int, kh: int, kw: int, stride: int = 1, pad: bool = True) -> nn.Conv2d:
     padding = (kh // 2, kw // 2) if pad else (0, 0)
     return nn.Conv2d(channels, channels, (kh, kw), stride=stride, padding=padding, groups=channels)
@@ -60,7 +95,9 @@ class GatedFFN(nn.Module):
         self.fn_2 = nn.Sequential(conv1x1(dim, dim), nn.GELU())
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        a, g = self.fn_1(x).chunk(2, dim=1)
+        conv, act = self.fn_1[0], self.fn_1[1]
+        assert isinstance(conv, nn.Conv2d)
+        a, g = (act(h) for h in conv_halves(conv, x))
         return self.fn_2(a * self.gate(g))
 
 

@@ -6,7 +6,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .layers import GatedFFN, LayerNorm2d, StripedConv, channel_shuffle, conv1x1, dwconv
+from .layers import GatedFFN, LayerNorm2d, StripedConv, conv1x1, conv_halves, dwconv, shuffle_order
 from .records import BlockRouting, Probe
 
 
@@ -138,10 +138,11 @@ class MoREBlock(nn.Module):
 
     def front(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """The two branches before calibration: the expert input and the modulation k."""
-        h = self.conv_1(x)
-        if self.use_shuffle:
-            h = channel_shuffle(h, 2)
-        xb, k = h.chunk(2, dim=1)
+        stem, act, expand = self.conv_1[0], self.conv_1[1], self.conv_1[2]
+        assert isinstance(expand, nn.Conv2d)
+        # channel_shuffle(h, 2) then chunk, with the shuffle as a choice of rows.
+        order = shuffle_order(expand.out_channels) if self.use_shuffle else None
+        xb, k = conv_halves(expand, act(stem(x)), order)
         return self.conv_2(xb), k
 
     def forward(self, x: torch.Tensor, block: int = 0, probe: Probe | None = None) -> torch.Tensor:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .layers import GatedFFN, LayerNorm2d, StripedConv, conv1x1
+from .layers import GatedFFN, LayerNorm2d, StripedConv, conv1x1, conv_halves
 from .records import Probe
 
 
@@ -17,7 +17,9 @@ class SEEBlock(nn.Module):
         self.proj = conv1x1(dim, dim)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        q, v = self.to_qv(x).chunk(2, dim=1)
+        conv, act = self.to_qv[0], self.to_qv[1]
+        assert isinstance(conv, nn.Conv2d)
+        q, v = (act(h) for h in conv_halves(conv, x))
         return self.proj(self.attn(q) * v)
 
 

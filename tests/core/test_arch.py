@@ -187,24 +187,45 @@ def test_params_and_macs_match_the_paper(
 
 
 def test_macs_formula_counts_what_runs() -> None:
-    # Cross-check the formula with forward hooks on every conv/linear of a real run.
+    # Cross-check the formula with torch's operator-level FLOP counter on a real run:
+    # it sees every convolution and matmul that executes, whichever module (or split
+    # conv, layers.conv_halves) issued it. One MAC is two FLOPs.
+    from torch.utils.flop_counter import FlopCounterMode
+
     cfg = variant_config("T", 2)
     model = build(cfg)
-    total = 0
-
-    def hook(mod: torch.nn.Module, inp: tuple[torch.Tensor, ...], out: torch.Tensor) -> None:
-        nonlocal total
-        if isinstance(mod, torch.nn.Conv2d):
-            kh, kw = mod.kernel_size
-            total += out.numel() * (mod.in_channels // mod.groups) * kh * kw
-        else:
-            total += out.numel() * mod.in_features
-
-    for m in model.modules():
-        if isinstance(m, torch.nn.Conv2d | torch.nn.Linear):
-            m.register_forward_hook(hook)
     # Force the largest expert everywhere: the formula's worst case.
     forced = {b: torch.tensor([[0.0, 0.0, 1.0]]) for b in range(cfg.num_layers)}
-    model.inspect(torch.rand(1, 3, 64, 48), forced=forced)
+    counter = FlopCounterMode(display=False)
+    with counter:
+        model.inspect(torch.rand(1, 3, 64, 48), forced=forced)
     router = cfg.num_layers * cfg.embedding_dim * cfg.num_experts  # skipped when forced
-    assert total + router == count_macs(cfg, 64, 48)
+    assert counter.get_total_flops() // 2 + router == count_macs(cfg, 64, 48)
+
+
+@pytest.mark.parametrize("shuffle", [False, True])
+@pytest.mark.parametrize("channels_last", [False, True])
+def test_conv_halves_equal_conv_then_shuffle_then_chunk(shuffle: bool, channels_last: bool) -> None:
+    """The blocks compute chunked 1x1 convs as two convs (no strided copies in training);
+    values and gradients must be those of the authors' conv -> shuffle -> chunk."""
+    from seemore_core.arch.layers import channel_shuffle, conv_halves, shuffle_order
+
+    torch.manual_seed(0)
+    conv = torch.nn.Conv2d(8, 12, 1)
+    x = torch.randn(3, 8, 7, 5)
+    if channels_last:
+        x = x.contiguous(memory_format=torch.channels_last)
+    h = conv(x)
+    if shuffle:
+        h = channel_shuffle(h, 2)
+    want = h.chunk(2, dim=1)
+    (want[0].sum() * 2 + want[1].square().sum()).backward()
+    gw = conv.weight.grad.clone()
+    conv.weight.grad = None
+    got = conv_halves(conv, x, shuffle_order(12) if shuffle else None)
+    (got[0].sum() * 2 + got[1].square().sum()).backward()
+    for a, b in zip(got, want, strict=True):
+        assert a.is_contiguous() or a.is_contiguous(memory_format=torch.channels_last)
+        torch.testing.assert_close(a, b)
+    torch.testing.assert_close(conv.weight.grad, gw)
+    assert not torch.equal(shuffle_order(12), torch.arange(12))
