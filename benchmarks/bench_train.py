@@ -2,11 +2,17 @@
 one thread each (DDP over gloo), same model, patch and batch per optimiser step.
 
     python benchmarks/bench_train.py [--procs 2] [--steps 12] [--warmup 3] [--scale 2]
+    python benchmarks/bench_train.py --before REF [--rounds 3] [--busy 1] [--scale 4]
 
 Each layout runs in fresh processes started by torchrun; rank 0 times `--steps` optimiser
 steps after `--warmup` untimed ones and reports steps/s. Prints both figures and the
 ratio of the DDP layout to the single process (the reference, measured in the same run).
 Ranks draw crops from a few training photos; the step time does not depend on how many.
+
+--before REF: the code as of git REF (checked out in a temporary worktree) against the
+working tree, one process of `--threads` threads each, alternated `--rounds` times in
+the same run, with `--busy N` spinning processes of ours for the whole measurement (a
+desktop is never idle); prints the median steps/s of each and the ratio after/before.
 """
 
 from __future__ import annotations
@@ -14,6 +20,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -74,6 +81,50 @@ def run_layout(procs: int, threads: int, args: argparse.Namespace) -> float:
     return float(json.loads(line)["steps_per_s"])
 
 
+def run_single(tree: Path, args: argparse.Namespace) -> float:
+    """One process training with the seemore_core found in `tree` (PYTHONPATH first)."""
+    cmd = [sys.executable, __file__, "--worker", "--threads", str(args.threads)]
+    cmd += ["--steps", str(args.steps), "--warmup", str(args.warmup), "--scale", str(args.scale)]
+    cmd += ["--patch", str(args.patch), "--batch", str(args.batch), "--init", args.init]
+    env = {**os.environ, "OMP_NUM_THREADS": str(args.threads), "PYTHONPATH": str(tree)}
+    r = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=tree)
+    if r.returncode:
+        raise SystemExit(r.stderr[-3000:])
+    line = [x for x in r.stdout.splitlines() if x.startswith("{")][-1]
+    return float(json.loads(line)["steps_per_s"])
+
+
+def before_after(args: argparse.Namespace) -> None:
+    from bench_engine import BusyLoad
+
+    with tempfile.TemporaryDirectory() as tmp:
+        old = Path(tmp) / "before"
+        git = ["git", "-C", str(ROOT)]
+        subprocess.run([*git, "worktree", "add", "--detach", str(old), args.before], check=True)
+        try:
+            (old / "seemore_core" / "__init__.py").stat()  # the REF has the package
+            before: list[float] = []
+            after: list[float] = []
+            with BusyLoad(args.busy):
+                for _ in range(args.rounds):
+                    before.append(run_single(old, args))
+                    after.append(run_single(ROOT, args))
+        finally:
+            subprocess.run([*git, "worktree", "remove", "--force", str(old)], check=False)
+    b, a = statistics.median(before), statistics.median(after)
+    print(
+        f"SeemoRe-T x{args.scale}, batch {args.batch}, LR patch {args.patch}, "
+        f"{args.threads} thread(s), {args.busy} busy processes of ours, "
+        f"median of {args.rounds} alternated runs"
+    )
+    print(f"  before ({args.before}): {b:.3f} steps/s (reference)  runs {_fmt(before)}")
+    print(f"  after (working tree): {a:.3f} steps/s  ratio {a / b:.2f}x  runs {_fmt(after)}")
+
+
+def _fmt(xs: list[float]) -> str:
+    return " ".join(f"{x:.3f}" for x in xs)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--procs", type=int, default=os.cpu_count() or 2)
@@ -88,10 +139,16 @@ def main() -> None:
         default=str(ROOT / "resources" / "weights" / "seemore_T_x2.safetensors"),
         help="weights to start from ('' for random): trained weights step at another speed",
     )
+    ap.add_argument("--before", help="git ref to compare the working tree against")
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--busy", type=int, default=0, help="spinning processes during --before")
     ap.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.worker:
         worker(args)
+        return
+    if args.before:
+        before_after(args)
         return
     n = args.procs
     one = run_layout(1, n, args)
