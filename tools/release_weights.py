@@ -158,12 +158,24 @@ def routing_lines(evals: dict[str, dict]) -> list[str]:  # type: ignore[type-arg
             if evals[k].get("routing")
         ),
         "",
-        "The first release's routers are constant: every image chooses the same experts,",
-        "because the router logits move 10-100x less between images than their constant",
-        "preference (measured in ../shared/docs/routing-diagnosis.md). Work on a training",
-        "recipe that makes the choice follow the image is recorded in",
-        "docs/routing-ablations.md.",
+        "The first release's routers were constant: every image chose the same experts,",
+        "because the router logits moved 10-100x less between images than their constant",
+        "preference (measured in ../shared/docs/routing-diagnosis.md), and top-1 training",
+        "only ever trained the expert chosen first. The second release's recipe",
+        "(docs/routing-ablations.md): each block's trained expert is copied into its",
+        "unused ones (seemore_core/train/expert_init.py), the routers alone are trained",
+        "on an information-form balance loss over training crops (the sharpened clean",
+        "choice spread over the batch, each crop's choice decided), then the whole",
+        "network is fine-tuned with that loss kept, so the experts adapt to the new",
+        "routing and PSNR comes back.",
     ]
+    constant = [
+        f"{key_name(k)} x{evals[k]['scale']}"
+        for k in sorted(evals, key=key_order)
+        if evals[k].get("routing") and evals[k]["routing"]["diverse_blocks_of_first_3"] == 0
+    ]
+    if constant:
+        lines += ["", "Still routed as the first release (constant): " + ", ".join(constant) + "."]
     return lines
 
 
