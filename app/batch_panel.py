@@ -4,6 +4,11 @@ The panel holds the queue and shows it; the window runs it, one worker job per i
 that an item can be removed, moved or retried while others wait, and a failure stays
 with its own item. Folders are searched recursively. The overall ETA weighs what is
 left by pixels, at the speed the finished items actually went.
+
+The queue's output options are the core's (`seemore_core.jobs.UpscaleRequest`): the PNG
+compression level and an output size by target (a width, height or longest side: each
+file runs the model's smallest scale that reaches it, then Lanczos, as the CLI's
+--width/--height/--longest). They are fixed for a run when it starts.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ from pathlib import Path
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
     QAbstractItemView,
+    QComboBox,
     QFileDialog,
     QHBoxLayout,
     QLabel,
@@ -23,11 +29,17 @@ from PySide6.QtWidgets import (
     QListWidgetItem,
     QProgressBar,
     QPushButton,
+    QSpinBox,
     QVBoxLayout,
     QWidget,
 )
 
 from seemore_core.imageio import is_image_path
+from seemore_core.names import DEFAULT_PNG_LEVEL, PNG_LEVELS
+from seemore_core.target import TargetSize
+
+# The size box's upper end: as the export dialog's, far beyond any scale of a real image.
+MAX_TARGET_PX = 65_535
 
 STATE_MARK = {
     "waiting": "·",
@@ -66,6 +78,14 @@ def image_pixels(path: Path) -> int | None:
     except Exception:  # any unreadable file: the run will say what is wrong with it
         return None
     return int(w) * int(h)
+
+
+@dataclass(frozen=True)
+class BatchOptions:
+    """The queue's output options, as the core's request takes them."""
+
+    png_level: int = DEFAULT_PNG_LEVEL  # PNG output only
+    target: TargetSize | None = None  # None: each file at the model's scale
 
 
 @dataclass
@@ -115,6 +135,26 @@ class BatchPanel(QWidget):
         self.overall.setTextVisible(True)
         self.eta = QLabel("")
         self.eta.setWordWrap(True)
+        self.size_mode = QComboBox()
+        self.size_mode.addItem("Model's scale", None)
+        self.size_mode.addItem("Longest side…", "longest")
+        self.size_mode.addItem("Width…", "width")
+        self.size_mode.addItem("Height…", "height")
+        self.size_mode.setToolTip(
+            "Each image runs the smallest scale that reaches this size, then is shrunk to"
+            " it exactly (Lanczos); the aspect ratio is kept"
+        )
+        self.size_px = QSpinBox()
+        self.size_px.setRange(1, MAX_TARGET_PX)
+        self.size_px.setValue(1920)
+        self.size_px.setSuffix(" px")
+        self.png_level = QSpinBox()
+        self.png_level.setRange(*PNG_LEVELS)
+        self.png_level.setValue(DEFAULT_PNG_LEVEL)
+        self.png_level.setPrefix("PNG level ")
+        self.png_level.setToolTip(
+            "PNG output: 0 fastest, largest; 9 slowest, smallest. The pixels are the same."
+        )
 
         row1 = QHBoxLayout()
         for b in (self.add_files, self.add_folder):
@@ -122,11 +162,16 @@ class BatchPanel(QWidget):
         row2 = QHBoxLayout()
         for b in (self.remove, self.up, self.down, self.retry):
             row2.addWidget(b)
+        row3 = QHBoxLayout()
+        row3.addWidget(self.size_mode)
+        row3.addWidget(self.size_px)
+        row3.addWidget(self.png_level)
         lay = QVBoxLayout(self)
         lay.setContentsMargins(4, 4, 4, 4)
         lay.addLayout(row1)
         lay.addWidget(self.list, 1)
         lay.addLayout(row2)
+        lay.addLayout(row3)
         lay.addWidget(self.overall)
         lay.addWidget(self.eta)
         lay.addWidget(self.start)
@@ -138,7 +183,14 @@ class BatchPanel(QWidget):
         self.down.clicked.connect(lambda: self.move_selected(1))
         self.retry.clicked.connect(self.retry_failed)
         self.start.clicked.connect(self._start_stop)
+        self.size_mode.currentIndexChanged.connect(lambda *_: self._refresh())
         self._refresh()
+
+    def options(self) -> BatchOptions:
+        """The output options the next run takes."""
+        by = self.size_mode.currentData()
+        target = None if by is None else TargetSize(str(by), self.size_px.value())
+        return BatchOptions(self.png_level.value(), target)
 
     # ------------------------------------------------------------------ queue
 
@@ -303,6 +355,10 @@ class BatchPanel(QWidget):
         self.start.setText("Stop" if self.running else "Start")
         self.start.setEnabled(self.running or has_waiting)
         self.add_files.setEnabled(True)
+        # A run keeps the options it started with: changing them midway would mix sizes.
+        for w in (self.size_mode, self.size_px, self.png_level):
+            w.setEnabled(not self.running)
+        self.size_px.setVisible(self.size_mode.currentData() is not None)
 
     def _start_stop(self) -> None:
         (self.stop_requested if self.running else self.start_requested).emit()
@@ -323,4 +379,4 @@ class BatchPanel(QWidget):
             self.add_paths([d])
 
 
-__all__ = ["BatchPanel", "QueueItem", "collect_images", "image_pixels"]
+__all__ = ["BatchOptions", "BatchPanel", "QueueItem", "collect_images", "image_pixels"]

@@ -26,6 +26,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from seemore_core.target import TargetSize
+
 from .worker import output_name
 
 
@@ -133,10 +135,16 @@ class BatchExportDialog(QDialog):
         fmt: str,
         scale: int,
         parent: QWidget | None = None,
+        target: TargetSize | None = None,
     ) -> None:
+        """``target``: the queue's output size, if one is set; each file then picks its
+        own scale, so a name with {scale} is replaced by one naming the size."""
         super().__init__(parent)
         self.setWindowTitle("Upscale batch to folder")
         self._scale = scale
+        self._target = target
+        if target is not None and "{scale}" in pattern.replace(" ", ""):
+            pattern = f"{{stem}}_{target.pixels}px"
         self.folder = QLineEdit(folder)
         browse = QPushButton("Browse…")
         browse.clicked.connect(self._browse)
@@ -153,7 +161,8 @@ class BatchExportDialog(QDialog):
         self.example = QLabel()
         self.example.setStyleSheet("color: gray")
         form = QFormLayout()
-        form.addRow(QLabel(f"{count} image(s) will be upscaled and written to:"))
+        size = "" if target is None else f", {target.describe()},"
+        form.addRow(QLabel(f"{count} image(s) will be upscaled{size} and written to:"))
         form.addRow("Folder:", row)
         form.addRow("Name:", self.pattern)
         form.addRow("Format:", self.format)
@@ -180,6 +189,9 @@ class BatchExportDialog(QDialog):
     def _update_example(self) -> None:
         ok = bool(self.folder.text().strip())
         try:
+            if self._target is not None and "{scale}" in self.pattern.text().replace(" ", ""):
+                # As the core's request check says: each file picks its own scale.
+                raise ValueError("with a target size each image picks its scale: no {scale}")
             name = output_name(self.pattern.text(), "photo", self._scale, "T", 1)
             self.example.setText(f"e.g. photo.png -> {name}.{self.format.currentData()}")
         except ValueError as e:

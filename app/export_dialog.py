@@ -7,8 +7,11 @@ through `seemore_core.imageio.write_image` (atomic, metadata kept, never over th
 and runs on a background thread.
 
 Size by target (a width, height or longest side) is `seemore_core.target`'s, as for the
-CLI: the next larger scale, then Lanczos. The dialog shrinks the result on screen; a
-target beyond it names the scale to upscale at first (and cannot be saved).
+CLI: the next larger scale, then Lanczos. A target within the result on screen shrinks
+it; a target beyond it is saved by upscaling the source again at the smallest of the
+model's scales that reaches it (`ExportOptions.run_scale`; the window hands that to the
+worker, which runs `seemore_core.jobs`, the CLI's pipeline). Where that cannot be done
+(a pasted image has no file; a checkpoint has one scale) the dialog says why.
 """
 
 from __future__ import annotations
@@ -73,6 +76,8 @@ class ExportOptions:
     size_px: int = 0
     open_folder: bool = False
     overwrite: bool = False
+    # The target is beyond the result: upscale the source again at this scale first.
+    run_scale: int | None = None
 
 
 def auto_name(source: Path | None, name: str, scale: int, fmt: str, folder: Path) -> Path:
@@ -164,14 +169,18 @@ class ExportDialog(QDialog):
         parent: QWidget | None = None,
         scale: int = 1,
         scales: Sequence[int] = (),
+        no_rerun: str = "",
     ) -> None:
         """``scale`` is the result's, ``scales`` the model's: with them, a target beyond
-        the result names the scale that would reach it."""
+        the result is met by upscaling again at the scale that reaches it, unless
+        ``no_rerun`` says why that cannot be done here."""
         super().__init__(parent)
         self.setWindowTitle("Export upscaled image")
         self._size = result_size
         self._scale = max(1, scale)
         self._scales = tuple(scales)
+        self._no_rerun = no_rerun
+        self._run_scale: int | None = None  # set by _size_text for a target beyond
         fmt = path.suffix.lower().lstrip(".") or "png"
         fmt = "jpg" if fmt == "jpeg" else ("tif" if fmt == "tiff" else fmt)
 
@@ -272,12 +281,17 @@ class ExportDialog(QDialog):
             self._form.setRowVisible(w, show[key])
         by = self.size_mode.currentData()
         self.longest.setVisible(by is not None)
+        self._run_scale = None
         text, ok = ("", True) if by is None else self._size_text(by, self.longest.value())
         self.size_note.setText(text)
         self.save_button.setEnabled(ok)
+        # Saving then costs a whole upscale: the button says so before it is pressed.
+        run = self._run_scale
+        self.save_button.setText("Save" if run is None else f"Upscale x{run} and save")
 
     def _size_text(self, by: str, px: int) -> tuple[str, bool]:
-        """What the size box gives, and whether the result can be saved at that size."""
+        """What the size box gives, and whether it can be saved at that size (sets
+        `_run_scale` when the source must be upscaled again to reach it)."""
         target = TargetSize(by, px)
         w, h = target.size_for(*self._size)
         if w <= self._size[0] and h <= self._size[1]:
@@ -288,7 +302,11 @@ class ExportDialog(QDialog):
             need = pick_scale(target, iw, ih, self._scales)
         except UsageError:
             return "larger than any scale of this model reaches", False
-        return f"larger than this x{self._scale} result: upscale at x{need} first", False
+        if self._no_rerun:
+            return f"larger than this x{self._scale} result, and {self._no_rerun}", False
+        self._run_scale = need
+        w, h = target.size_for(iw, ih)  # from the input, as the pipeline computes it
+        return f"→ {w}x{h}: upscales again at x{need}, then Lanczos", True
 
     def _browse(self) -> None:
         fmt = self.chosen_format()
@@ -323,6 +341,7 @@ class ExportDialog(QDialog):
             size_by=by,
             size_px=self.longest.value() if by is not None else 0,
             open_folder=self.open_folder.isChecked(),
+            run_scale=self._run_scale,
         )
 
 

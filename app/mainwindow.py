@@ -63,6 +63,7 @@ from seemore_core.names import (
     model_name,
 )
 from seemore_core.progress import Progress
+from seemore_core.target import TargetSize
 
 from . import qtfix, theme
 from .background import Background, qimage_from_rgb
@@ -95,6 +96,7 @@ from .worker import (
     ExportJob,
     ModelChoice,
     RunOutput,
+    SizedExportJob,
     UpscaleJob,
     Worker,
     is_checkpoint_path,
@@ -148,6 +150,8 @@ class QueueRun:
     device: str
     tile: int | None
     overwrite: bool
+    png_level: int | None = None  # PNG output only; None: the core's default
+    target: TargetSize | None = None  # an output size instead of the model's scale
     summary: BatchSummary = field(default_factory=BatchSummary)
     job_id: int | None = None  # the item's job now in the worker
     item_path: Path | None = None
@@ -240,6 +244,8 @@ class MainWindow(QMainWindow):
         self._job_seq = 0
         self._upscale_id: int | None = None
         self._last_job: UpscaleJob | None = None
+        # Exports at a target beyond the result, running in the worker: their options.
+        self._sized_exports: dict[int, ExportOptions] = {}
         self._pending_upscale = False
         self._checkpoint_scales: dict[str, int] = {}
         self._checkpoint_dialog: CheckpointDialog | None = None
@@ -1312,7 +1318,8 @@ class MainWindow(QMainWindow):
         job = self._jobs[job_id]
         self._ask_checkpoint.discard(job_id)
         title = "Cannot load the model" if isinstance(job, CheckpointJob) else "Upscale failed"
-        if isinstance(job, ExportJob):
+        if isinstance(job, (ExportJob, SizedExportJob)):
+            self._sized_exports.pop(job_id, None)
             title = "Cannot save"
             self.export_done.emit(False)
         self.show_error(message, title=title)
@@ -1323,6 +1330,8 @@ class MainWindow(QMainWindow):
     def _on_cancelled(self, job_id: int) -> None:
         if job_id == self._upscale_id or job_id in self._jobs:
             self.statusBar().showMessage("Cancelled.", 5000)
+        if self._sized_exports.pop(job_id, None) is not None:
+            self.export_done.emit(False)
         if job_id == self._upscale_id:
             if self.result is None:
                 self.view.clear_preview()
@@ -1376,12 +1385,24 @@ class MainWindow(QMainWindow):
             folder,
         )
         h, w = self.result.image.shape[:2]
-        choice = self.model_choice()
+        choice = self.result_model()
         scales = [self.result.scale]
         if choice is not None and choice.kind == "bundled":
             scales += self._bundled().get(choice.name, [])
+        # A target beyond the result runs the shared pipeline again, from the file.
+        no_rerun = ""
+        if self.loaded.source is None:
+            no_rerun = "a pasted image has no file to upscale again (save it and open it)"
+        elif choice is None:
+            no_rerun = "no model to upscale it again"
         dlg = ExportDialog(
-            path, (w, h), self.loaded.bit_depth, self, scale=self.result.scale, scales=scales
+            path,
+            (w, h),
+            self.loaded.bit_depth,
+            self,
+            scale=self.result.scale,
+            scales=scales,
+            no_rerun=no_rerun,
         )
         dlg.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         dlg.accepted.connect(lambda: self.export_with(dlg.options()))
@@ -1413,6 +1434,8 @@ class MainWindow(QMainWindow):
         if opts.format in ("png", "jpg", "webp", "tif"):
             self.settings.export_format = opts.format
         self.settings.last_export_dir = str(p.resolve().parent)
+        if opts.run_scale is not None:
+            return self._export_sized(opts)
         self.statusBar().showMessage(f"Saving {p.name}…")
         self.bg.submit(
             f"export:{p}",
@@ -1423,6 +1446,56 @@ class MainWindow(QMainWindow):
             self.result.scale,
             on_done=lambda outcome: self._exported(outcome, opts),
             on_error=lambda msg: self._exported(ExportOutcome(p, msg), opts),
+        )
+        return True
+
+    def result_model(self) -> ModelChoice | None:
+        """The model that made the result on screen (the picker may have moved since)."""
+        last = self._last_job
+        if last is not None and self.loaded is not None and last.rgb is self.loaded.rgb:
+            return last.model
+        return self.model_choice()
+
+    def _export_sized(self, opts: ExportOptions) -> bool:
+        """An export at a target beyond the result: the worker runs the shared pipeline
+        (`seemore_core.jobs`, as the CLI's --width/--height/--longest) on the source file
+        at the next larger scale, Lanczos to the exact size, and writes it."""
+        from seemore_core.errors import UsageError
+        from seemore_core.jobs import UpscaleRequest
+        from seemore_core.target import TargetSize
+
+        choice = self.result_model()
+        source = self.loaded.source if self.loaded is not None else None
+        if choice is None or source is None or opts.size_by is None:
+            self.show_error("This export needs the image upscaled again, which cannot be done.")
+            self.export_done.emit(False)
+            return False
+        quality = 100 if opts.format == "webp" and opts.webp_lossless else opts.quality
+        try:
+            request = UpscaleRequest(
+                inputs=[source],
+                output=opts.path,
+                output_is_folder=False,
+                format=opts.format,
+                quality=quality if opts.format in ("jpg", "webp") else None,
+                png_level=opts.png_level if opts.format == "png" else None,
+                target=TargetSize(opts.size_by, opts.size_px),
+                bit_depth=16 if opts.sixteen_bit else 8,
+                overwrite=opts.overwrite,
+                tile=self.tile_combo.currentData(),
+            )
+        except UsageError as e:
+            self.show_error(str(e), title="Cannot save")
+            self.export_done.emit(False)
+            return False
+        job = SizedExportJob(
+            0, request, choice, self.device_combo.currentData() or "auto", Progress()
+        )
+        self._sized_exports[self._submit(job)] = opts
+        assert request.target is not None
+        self.statusBar().showMessage(
+            f"Upscaling at x{opts.run_scale} for {request.target.describe()}, "
+            f"then saving {opts.path.name}…"
         )
         return True
 
@@ -1442,6 +1515,10 @@ class MainWindow(QMainWindow):
         QDesktopServices.openUrl(QUrl.fromLocalFile(str(folder)))
 
     def _on_exported(self, job_id: int, path: str) -> None:
+        opts = self._sized_exports.pop(job_id, None)
+        if opts is not None:  # written by the worker's pipeline: the dialog's follow-ups
+            self._exported(ExportOutcome(Path(path)), opts)
+            return
         self.statusBar().showMessage(f"Saved {path}", 8000)
         self.export_done.emit(True)
 
@@ -1466,7 +1543,13 @@ class MainWindow(QMainWindow):
         scale = choice.scale or self._checkpoint_scales.get(choice.name, 0)
         start = self.settings.last_export_dir or str(files[0].parent / "upscaled")
         dlg = BatchExportDialog(
-            len(files), start, self.settings.name_pattern, self.settings.export_format, scale, self
+            len(files),
+            start,
+            self.settings.name_pattern,
+            self.settings.export_format,
+            scale,
+            self,
+            target=self.batch_panel.options().target,
         )
         if dlg.exec() != BatchExportDialog.DialogCode.Accepted:
             return
@@ -1492,6 +1575,28 @@ class MainWindow(QMainWindow):
                 "Replace files?", f"Files in {folder} with the same names will be replaced. Go on?"
             ):
                 return False
+        opts = self.batch_panel.options()
+        png_level = opts.png_level if fmt == "png" else None
+        # The request is checked as the core will check it (a {scale} in the name with
+        # a target size, a level for a format without one) before anything is queued.
+        from seemore_core.errors import UsageError
+        from seemore_core.jobs import UpscaleRequest, check
+
+        try:
+            check(
+                UpscaleRequest(
+                    inputs=list(files) or [folder],
+                    output=folder,
+                    output_is_folder=True,
+                    format=fmt,
+                    png_level=png_level,
+                    target=opts.target,
+                    pattern=pattern,
+                )
+            )
+        except UsageError as e:
+            self.show_error(str(e), title="Cannot start the batch")
+            return False
         self.settings.name_pattern = pattern
         self.settings.export_format = fmt
         self.settings.last_export_dir = str(folder)
@@ -1509,6 +1614,8 @@ class MainWindow(QMainWindow):
             self.device_combo.currentData() or "auto",
             self.tile_combo.currentData(),
             overwrite,
+            png_level,
+            opts.target,
         )
         panel.set_running(True)
         self.batch_dock.show()
@@ -1539,6 +1646,8 @@ class MainWindow(QMainWindow):
             tile=q.tile,
             overwrite=q.overwrite,
             progress=Progress(),
+            png_level=q.png_level,
+            target=q.target,
         )
         q.item_path = item.path
         q.started = time.monotonic()

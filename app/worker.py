@@ -33,12 +33,13 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from PySide6.QtCore import QObject, Signal, Slot
 
-from seemore_core.jobs import ModelRef
+from seemore_core.jobs import ModelRef, UpscaleRequest
 from seemore_core.names import CHECKPOINT_SUFFIXES, is_checkpoint_path  # noqa: F401 (re-exported)
 from seemore_core.progress import Progress, ProgressInfo
 
 if TYPE_CHECKING:
     from seemore_core.imageio import LoadedImage
+    from seemore_core.target import TargetSize
 
 
 # Progress signals at most this often: more would flood the UI thread's event queue
@@ -148,6 +149,23 @@ class BatchJob:
     device: str = "auto"
     tile: int | None = None
     overwrite: bool = False
+    progress: Progress = field(default_factory=Progress)
+    png_level: int | None = None  # PNG only; None: the core's default
+    # A width, height or longest side instead of the scale: each file then runs the
+    # model's smallest scale that reaches it, then Lanczos (seemore_core.target).
+    target: TargetSize | None = None
+
+
+@dataclass
+class SizedExportJob:
+    """An export at a size beyond the result on screen: the shared pipeline
+    (`seemore_core.jobs`) upscales the source again at the smallest of the model's scales
+    that reaches the target, shrinks it with Lanczos and writes it, as the CLI would."""
+
+    job_id: int
+    request: UpscaleRequest  # one input file, one output file, its target and format
+    model: ModelChoice  # the model of the result; its other scales are its siblings
+    device: str = "auto"
     progress: Progress = field(default_factory=Progress)
 
 
@@ -264,7 +282,7 @@ class Worker(QObject):
         from seemore_core.errors import Cancelled, SeemoreError
 
         try:
-            heavy = isinstance(job, (UpscaleJob, BatchJob))
+            heavy = isinstance(job, (UpscaleJob, BatchJob, SizedExportJob))
             with ui_core_left() if heavy else nullcontext():
                 if isinstance(job, UpscaleJob):
                     self._upscale(job)
@@ -274,6 +292,8 @@ class Worker(QObject):
                     self._export(job)
                 elif isinstance(job, BatchJob):
                     self._batch(job)
+                elif isinstance(job, SizedExportJob):
+                    self._sized_export(job)
                 else:
                     raise TypeError(f"unknown job {type(job).__name__}")
         except Cancelled:
@@ -461,11 +481,13 @@ class Worker(QObject):
             output=job.folder,
             output_is_folder=True,
             format=job.format,
+            png_level=job.png_level,
+            target=job.target,
             pattern=job.pattern,
             overwrite=job.overwrite,
             tile=job.tile,
         )
-        plan = jobs.plan(request, engine.scale, job.model.ref.stem)
+        plan = jobs.plan(request, engine.scale, job.model.ref.stem, self._scales(job.model))
         index = {id(item): i for i, item in enumerate(plan.items)}
         n = len(plan.items)
         callbacks: dict[int, Any] = {}
@@ -488,10 +510,51 @@ class Worker(QObject):
             summary.results.append(result)
             self.batch_item.emit(job.job_id, index[id(result.item)], result.line)
 
-        outcome = jobs.run(plan, engine, prog, jobs.Listener(progress=progress, finished=finished))
+        engines = self._engines(job.model, job.device)
+        outcome = jobs.run(plan, engines, prog, jobs.Listener(progress=progress, finished=finished))
         summary.cancelled = outcome.cancelled
         summary.line = outcome.line
         self.batch_done.emit(job.job_id, summary)
+
+    def _scales(self, choice: ModelChoice) -> tuple[int, ...]:
+        """The scales a target size may pick from: a bundled model's files, a
+        checkpoint's own one (`seemore_core.jobs.model_scales` either way)."""
+        from seemore_core import jobs
+
+        ref = ModelRef(choice.name) if choice.kind == "bundled" else choice.ref
+        return jobs.model_scales(ref)
+
+    def _engines(self, choice: ModelChoice, device: str) -> Any:
+        """What `seemore_core.jobs.run` takes: the engine of a checkpoint (one scale), or
+        for a bundled model the engine at whichever scale an item needs. One network is
+        kept at a time (`_get_engine` drops the previous one)."""
+        if choice.kind == "file":
+            return self._get_engine(choice, device)
+        return lambda scale: self._get_engine(replace(choice, scale=scale), device)
+
+    def _sized_export(self, job: SizedExportJob) -> None:
+        from seemore_core import jobs
+        from seemore_core.errors import Cancelled, SeemoreError
+
+        prog = job.progress
+        prog.check()
+        plan = jobs.plan(job.request, job.model.scale, job.model.ref.stem, self._scales(job.model))
+        self.progress.emit(job.job_id, 0.0, "loading model", None)
+        relay = self._callback(job.job_id, "upscale for export")
+        outcome = jobs.run(
+            plan,
+            self._engines(job.model, job.device),
+            prog,
+            jobs.Listener(progress=lambda _item, info: relay(info)),
+        )
+        if outcome.cancelled:
+            raise Cancelled()
+        result = outcome.results[0]
+        if result.status != "done":
+            # The item's own line names the file and the reason (skipped: it exists).
+            raise SeemoreError(result.line)
+        self.progress.emit(job.job_id, 1.0, "saved", None)
+        self.exported.emit(job.job_id, str(result.item.target))
 
 
 def _routing(records: list[Any]) -> list[RoutingRecord]:

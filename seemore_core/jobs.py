@@ -40,6 +40,7 @@ from .names import (
     PNG_LEVELS,
     QUALITY_FORMATS,
     READ_SUFFIXES,
+    SIXTEEN_BIT_FORMATS,
     WRITE_FORMATS,
     WRITE_SUFFIX_ALIASES,
     is_image_path,
@@ -166,6 +167,8 @@ class UpscaleRequest:
     png_level: int | None = None  # PNG only, 0-9; None: DEFAULT_PNG_LEVEL
     # The output's size as a width, height or longest side; None: the scale's own size.
     target: TargetSize | None = None
+    # 8 or 16 bits per channel (16: PNG and TIFF only); None: the input's where it fits.
+    bit_depth: int | None = None
     pattern: str = DEFAULT_PATTERN  # outputs in a folder: {stem} {scale} {model} {index}
     overwrite: bool = False
     max_pixels: int | None = DEFAULT_MAX_PIXELS  # None: no limit
@@ -275,6 +278,16 @@ def check(request: UpscaleRequest) -> tuple[str, bool]:
             raise UsageError(
                 f"the PNG compression level must be {lo} to {hi}, not {request.png_level}",
                 option="png_level",
+            )
+    if request.bit_depth is not None:
+        if request.bit_depth not in (8, 16):
+            raise UsageError(
+                f"the bit depth must be 8 or 16, not {request.bit_depth}", option="bit_depth"
+            )
+        if request.bit_depth == 16 and fmt not in SIXTEEN_BIT_FORMATS:
+            raise UsageError(
+                f"16 bits per channel are for PNG and TIFF output, and this output is {fmt}",
+                option="bit_depth",
             )
     if request.target is not None and folder and "{scale}" in request.pattern.replace(" ", ""):
         # Each item picks its own scale from its size, after the names are fixed.
@@ -537,6 +550,7 @@ def _run_item(
             alpha=alpha,
             like=img,
             format=job.format,
+            bit_depth=req.bit_depth,
             quality=job.quality,
             overwrite=req.overwrite,
             png_level=job.png_level,

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pytest
 from PIL import Image
 from seemore_app.export_dialog import ExportDialog, auto_name, resized_size
 
@@ -57,22 +58,87 @@ def test_dialog_shows_the_options_of_the_chosen_format(qtbot, tmp_path: Path) ->
     assert resized_size(640, 480, 160, "width") == (160, 120)
 
 
-def test_a_target_beyond_the_result_names_the_scale_to_run(qtbot, tmp_path: Path) -> None:
+def test_a_target_beyond_the_result_offers_the_next_larger_scale(qtbot, tmp_path: Path) -> None:
     # A 40x30 input at x2: 100 px wide needs x2.5, so x3 (the next larger scale).
     dlg = ExportDialog(tmp_path / "b_x2.png", (80, 60), 8, scale=2, scales=(2, 3, 4))
     qtbot.addWidget(dlg)
     assert dlg.png_level.isEnabled()  # the core writer takes the level
     dlg.size_mode.setCurrentIndex(dlg.size_mode.findData("width"))
     dlg.longest.setValue(100)
-    assert dlg.size_note.text() == "larger than this x2 result: upscale at x3 first"
-    assert not dlg.save_button.isEnabled()
+    assert dlg.size_note.text() == "→ 100x75: upscales again at x3, then Lanczos"
+    assert dlg.save_button.isEnabled() and dlg.save_button.text() == "Upscale x3 and save"
+    assert dlg.options().run_scale == 3
     dlg.longest.setValue(161)  # x4.03: beyond every scale
     assert "larger than any scale" in dlg.size_note.text()
-    assert not dlg.save_button.isEnabled()
+    assert not dlg.save_button.isEnabled() and dlg.options().run_scale is None
     dlg.longest.setValue(70)
     assert dlg.size_note.text() == "→ 70x52 (Lanczos)" and dlg.save_button.isEnabled()
+    assert dlg.save_button.text() == "Save" and dlg.options().run_scale is None
     dlg.size_mode.setCurrentIndex(0)  # the full result again: nothing to check
     assert dlg.size_note.text() == "" and dlg.save_button.isEnabled()
+    # Without a file to upscale again (a pasted image) it says why and cannot save.
+    pasted = ExportDialog(
+        tmp_path / "c_x2.png", (80, 60), 8, scale=2, scales=(2, 3), no_rerun="no file"
+    )
+    qtbot.addWidget(pasted)
+    pasted.size_mode.setCurrentIndex(pasted.size_mode.findData("width"))
+    pasted.longest.setValue(100)
+    assert pasted.size_note.text() == "larger than this x2 result, and no file"
+    assert not pasted.save_button.isEnabled()
+
+
+def test_export_beyond_the_result_upscales_again_in_the_worker(
+    qtbot, window, small_png: Path, tmp_path: Path
+) -> None:
+    """32x24 at x2 is 64x48; 80 px wide needs x3 (96x72), then Lanczos to 80x60."""
+    from seemore_core.engine import Engine
+    from seemore_core.jobs import ModelRef, load_model
+    from seemore_core.target import resize_to
+
+    if not {2, 3} <= set(window._bundled().get("T", [])):
+        pytest.skip("needs the bundled SeemoRe-T x2 and x3 weights")
+    window.select_bundled("T", 2)
+    window.load_image(small_png)
+    assert window.bg.wait_idle(30_000)
+    with qtbot.waitSignal(window.run_done, timeout=RUN_TIMEOUT_MS) as blocker:
+        window.upscale()
+    assert blocker.args == [True], window.errors
+    assert window.result.image.shape[:2] == (48, 64)
+
+    dlg = window.save_dialog()
+    out = tmp_path / "wide.png"
+    dlg.path_edit.setText(str(out))
+    dlg.size_mode.setCurrentIndex(dlg.size_mode.findData("width"))
+    dlg.longest.setValue(80)
+    dlg.png_level.setValue(9)
+    assert dlg.save_button.isEnabled() and dlg.save_button.text() == "Upscale x3 and save"
+    with qtbot.waitSignal(window.export_done, timeout=RUN_TIMEOUT_MS) as b:
+        dlg.accept()
+        # Handed to the worker: the UI thread returns before anything is written.
+        assert not out.exists()
+        assert window.progress_bar.isVisible()
+    assert b.args == [True], window.errors
+    assert window.last_export == out
+    with Image.open(out) as im:
+        assert im.size == (80, 60)
+        written = np.asarray(im.convert("RGB"))
+    # The x3 network's own output, shrunk: not the x2 result blown up.
+    x3 = Engine(load_model(ModelRef("T", 3)), device="cpu").upscale(read_image(small_png).rgb)
+    expected = np.rint(resize_to(x3.image, (80, 60)) * np.float32(255)).astype(np.uint8)
+    assert np.abs(written.astype(int) - expected.astype(int)).max() <= 1
+    # The result on screen is still the x2 one, and the picker did not move.
+    assert window.result.scale == 2 and window.model_choice().scale == 2
+
+    # A file in the way is asked about first; "no" writes nothing.
+    asked: list[str] = []
+    window._confirm = lambda title, text: asked.append(text) or False
+    before = out.read_bytes()
+    dlg = window.save_dialog()
+    dlg.path_edit.setText(str(out))
+    dlg.size_mode.setCurrentIndex(dlg.size_mode.findData("width"))
+    dlg.longest.setValue(80)
+    dlg.accept()
+    assert asked and out.read_bytes() == before
 
 
 def test_export_options_reach_the_files(qtbot, window, small_png: Path, tmp_path: Path) -> None:
