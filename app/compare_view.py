@@ -40,7 +40,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from .background import Background, bicubic_qimage, qimage_from_rgb
+from .background import Background, bicubic_qimage, half_rgb, qimage_from_rgb, rgb_of
 
 MIN_ZOOM = 0.02
 MAX_ZOOM = 64.0
@@ -61,8 +61,18 @@ def with_pyramid(img: QImage) -> tuple[QImage, list[QImage]]:
 
 
 def build_pyramid(img: QImage) -> list[QImage]:
-    """Halves of `img` (smoothly scaled) down to PYRAMID_TOP pixels; off the UI thread."""
+    """Halves of `img` (2x2 means) down to PYRAMID_TOP pixels; off the UI thread.
+
+    An RGB888 picture (all of the app's) is halved with numpy, which lets go of the GIL:
+    QImage.scaled holds it (200 ms for 16 MP), and the UI thread then waits as long.
+    """
     levels: list[QImage] = []
+    rgb = rgb_of(img)
+    if rgb is not None:
+        while max(rgb.shape[:2]) > PYRAMID_TOP and min(rgb.shape[:2]) >= 2:
+            rgb = half_rgb(rgb)
+            levels.append(qimage_from_rgb(rgb))
+        return levels
     cur = img
     while max(cur.width(), cur.height()) > PYRAMID_TOP:
         cur = cur.scaled(

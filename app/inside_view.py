@@ -17,6 +17,7 @@ background thread; the UI thread only hands the finished picture to pyqtgraph.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -62,6 +63,9 @@ EXPERT_COLOURS = (
 POINTS = tuple(p for p in FEATURE_POINTS if p != "expert_lowrank")
 COLORMAPS = ("viridis", "inferno", "magma", "plasma", "CET-D1", "CET-L1")
 GRID_GAP = 2
+# The heat map is drawn this long after the bars: a zero-delay turn runs before Qt's
+# paint pass, and the two plots would then be painted in one long pass.
+HEAT_DELAY_MS = 30
 # A channel grid larger than this is shown with every n-th map pixel: 64 channels of a
 # 1 MP region would be a 64 MP picture, which no screen shows and pyqtgraph would
 # colour on the UI thread at every repaint.
@@ -495,10 +499,15 @@ class RoutingPanel(_FollowsPalette):
         shares = [_top_record(b.block, b.share) for b in blocks]
         self._draw_heat(shares, label="share")
 
-    def set_output(self, out: RunOutput, spread: bool = False) -> None:
-        """Show a run's routing; with `spread`, the heat map one event-loop turn later, so
-        that no single step holds the UI thread for long."""
+    def set_output(
+        self, out: RunOutput, spread: bool = False, then: Callable[[], None] | None = None
+    ) -> None:
+        """Show a run's routing; with `spread`, the heat map a paint pass later, so that
+        no single step (or paint) holds the UI thread for long. `then` is called once
+        the heat map is drawn (or passed over for newer routing)."""
         if not out.routing:
+            if then is not None:
+                then()
             return
         self.stats = None
         self.bars_title.setText("Router probability per block (▲ chosen)")
@@ -512,9 +521,19 @@ class RoutingPanel(_FollowsPalette):
         self._draw_bars()
         if spread:
             recs = self.records
-            QTimer.singleShot(0, lambda: self._draw_heat() if self.records is recs else None)
+
+            def heat() -> None:
+                if self.records is recs:
+                    self._draw_heat()
+                if then is not None:
+                    then()
+
+            # Far enough on that the bars are painted in a pass of their own first.
+            QTimer.singleShot(HEAT_DELAY_MS, heat)
         else:
             self._draw_heat()
+            if then is not None:
+                then()
         has_tiles = out.tile_routing is not None and out.kind != "preview"
         self.tile_box.setVisible(has_tiles)
         if has_tiles:

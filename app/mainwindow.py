@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 import os
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -102,6 +102,12 @@ from .worker import (
     is_checkpoint_path,
 )
 
+# Qt paints every widget made dirty in one event-loop turn in one pass. The result, the
+# routing bars, the heat map and the feature panel filled in the same turn (or in
+# zero-delay turns, which run before the paint) were painted together and held the UI
+# thread for 130-170 ms (bench_ui_latency --whole-path --profile result); filled this far
+# apart, each gets a pass of its own.
+PAINT_PASS_MS = 30
 # A preview of the visible region is worth it only when that region is clearly smaller
 # than the image; otherwise the whole run is barely longer than the preview would be.
 PREVIEW_MAX_FRACTION = 0.6
@@ -1275,21 +1281,28 @@ class MainWindow(QMainWindow):
         for w in getattr(r, "warnings", []) or []:
             msg += f" · {w}"
         self.statusBar().showMessage(msg)
-        # The panels later, one per turn of the event loop: the image shows first and
-        # no single step holds the UI thread for long.
-        QTimer.singleShot(0, lambda: self._fill_routing(out))
-        QTimer.singleShot(0, lambda: self._fill_features(out, mode, done=True))
+
+        # The panels later, a paint pass apart: the image shows first, and no single
+        # pass paints everything at once (see PAINT_PASS_MS).
+        # Each step starts the next, so that late timers on a busy machine cannot bunch up.
+        def features() -> None:
+            self._fill_features(out, mode, done=True)
+
+        def routing() -> None:
+            self._fill_routing(out, then=lambda: QTimer.singleShot(PAINT_PASS_MS, features))
+
+        QTimer.singleShot(PAINT_PASS_MS, routing)
 
     def _fill_inside(self, out: RunOutput, region_mode: str) -> None:
         self._fill_routing(out)
         if out.kind == "full":
             self._fill_features(out, region_mode)
 
-    def _fill_routing(self, out: RunOutput) -> None:
+    def _fill_routing(self, out: RunOutput, then: Callable[[], None] | None = None) -> None:
         if out is not self.result and out is not self.preview:
-            return  # a newer image or run came in meanwhile
+            return  # a newer image or run came in meanwhile (its own steps follow)
         self.inside.routing.set_ranks(out.ranks)
-        self.inside.routing.set_output(out, spread=True)
+        self.inside.routing.set_output(out, spread=True, then=then)
 
     def _fill_features(self, out: RunOutput, region_mode: str, done: bool = False) -> None:
         if out is not self.result:

@@ -12,7 +12,9 @@ thread's worst lateness in each: open (decode and "before" picture), upscale (th
 result (the result arriving and being shown, panels filled), slider (the divider dragged
 across the view, 40 steps, each repainted), export (Save as PNG). Without --image the
 whole path uses a 1152x864 synthetic photo. With --json the last stdout line is
-`{"max_ms": float, "phases": {name: max_ms}}`.
+`{"max_ms": float, "phases": {name: max_ms}}`. With --stalls, a sampling thread records
+what the UI thread was doing (its Python stack) whenever it is more than 30 ms late, and
+the most frequent stacks of each phase are printed: where to look when a phase is slow.
 
 Without --model it uses the bundled SeemoRe-T x4 when present, else a SeemoRe-T x2 with
 random weights (the timing does not depend on the weights). Without --image it uses a
@@ -22,11 +24,16 @@ random 256x256 image. Runs offscreen unless --show is given. Not part of the tes
 from __future__ import annotations
 
 import argparse
+import cProfile
 import json
 import os
+import pstats
 import sys
 import tempfile
+import threading
 import time
+import traceback
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -53,10 +60,53 @@ class _LatenessProbe:
         now = self.clock.nsecsElapsed()
         self.samples.append(max(0.0, (now - self._last) / 1e9 - INTERVAL_MS / 1000.0))
         self._last = now
+        self.last_tick = time.monotonic()
 
     def start(self) -> None:
         self._last = self.clock.nsecsElapsed()
+        self.last_tick = time.monotonic()
         self.timer.start()
+
+
+class _StallSampler(threading.Thread):
+    """Samples the UI thread's Python stack while the probe's timer is overdue.
+
+    Each sample stands for about `every_s` of a stall, so the counts rank where the UI
+    thread's late time went. Python frames only: time in Qt's C++ shows as the Python
+    call that entered it (a paint handler, processEvents, a slot).
+    """
+
+    def __init__(self, probe: _LatenessProbe, threshold_s: float = 0.03, every_s: float = 0.005):
+        super().__init__(daemon=True)
+        self.probe = probe
+        self.threshold_s = threshold_s
+        self.every_s = every_s
+        self.main_ident = threading.main_thread().ident
+        self.phase = "start"
+        self.stacks: dict[str, Counter[tuple[str, ...]]] = {}
+        self._stop = threading.Event()
+
+    def run(self) -> None:
+        while not self._stop.wait(self.every_s):
+            overdue = time.monotonic() - self.probe.last_tick - INTERVAL_MS / 1000.0
+            if overdue < self.threshold_s:
+                continue
+            frame = sys._current_frames().get(self.main_ident)
+            if frame is None:
+                continue
+            frames = traceback.extract_stack(frame)
+            key = tuple(f"{Path(f.filename).name}:{f.lineno} {f.name}" for f in frames[-7:])
+            self.stacks.setdefault(self.phase, Counter())[key] += 1
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def report(self, top: int = 4) -> None:
+        for phase, counts in self.stacks.items():
+            total = sum(counts.values())
+            print(f"stalls in {phase}: {total} samples (~{total * self.every_s * 1000:.0f} ms)")
+            for stack, n in counts.most_common(top):
+                print(f"  {n:5d}  " + " <- ".join(reversed(stack)))
 
 
 def _stats(lateness_s: list[float]) -> dict[str, float]:
@@ -86,6 +136,14 @@ def main(argv: list[str] | None = None) -> int:
         help="open -> upscale -> result shown -> slider dragged -> export, per phase",
     )
     p.add_argument("--json", action="store_true", help="last stdout line: JSON summary")
+    p.add_argument(
+        "--stalls", action="store_true", help="print the UI thread's stacks while it is late"
+    )
+    p.add_argument(
+        "--profile",
+        metavar="PHASE",
+        help="cProfile the UI thread during one --whole-path phase (slower; ranks the slots)",
+    )
     args = p.parse_args(argv)
     if not args.show:
         os.environ["QT_QPA_PLATFORM"] = "offscreen"
@@ -222,16 +280,28 @@ def _whole_path(app, win, args, tmp: Path, model_desc: str, wait) -> int:  # noq
     timer = probe.timer
     wait(lambda: False, 1.0)
     probe.start()
+    sampler = _StallSampler(probe) if args.stalls else None
+    if sampler is not None:
+        sampler.start()
     phases: dict[str, float] = {}
     seconds: dict[str, float] = {}
 
     def phase(name: str, start, done, timeout_s: float) -> bool:  # noqa: ANN001
         lateness.clear()
+        if sampler is not None:
+            sampler.phase = name
+        prof = cProfile.Profile() if args.profile == name else None
+        if prof is not None:
+            prof.enable()  # this (the UI) thread only
         t0 = time.monotonic()
         start()
         ok = wait(done, timeout_s)
         # The tick that ends the phase may itself be the late one: let it land.
         wait(lambda: False, 0.05)
+        if prof is not None:
+            prof.disable()
+            print(f"UI thread profile of phase {name}, by own time:")
+            pstats.Stats(prof).sort_stats("tottime").print_stats(25)
         seconds[name] = time.monotonic() - t0
         phases[name] = max(lateness) * 1000.0 if lateness else float("nan")
         if not ok:
@@ -288,6 +358,9 @@ def _whole_path(app, win, args, tmp: Path, model_desc: str, wait) -> int:  # noq
     print(f"UI thread lateness per phase (timer every {INTERVAL_MS} ms), ms and phase seconds:")
     for name, ms in phases.items():
         print(f"  {name:8} max {ms:8.1f} ms   ({seconds[name]:.2f} s)")
+    if sampler is not None:
+        sampler.stop()
+        sampler.report()
     idle = phases.pop("idle")
     summary = {
         "max_ms": round(max(phases.values()), 2),
