@@ -12,6 +12,7 @@ from PIL import Image
 from seemore_core import jobs
 from seemore_core.engine import Engine
 from seemore_core.errors import ModelNotFound, UsageError
+from seemore_core.imageio import read_image
 from seemore_core.jobs import ModelRef, UpscaleRequest
 from seemore_core.models import bundled_path
 
@@ -140,3 +141,17 @@ def test_reader_notes_reach_the_result_line(tmp_path: Path) -> None:
     assert result.status == "done"
     assert "content is JPEG although its name ends in .png" in result.line
     assert result.line.startswith(f"{src} -> {tmp_path / 'big.png'} (cpu, fp32, ")
+
+
+def test_a_bit_depth_is_checked_then_written(tmp_path: Path) -> None:
+    src = _png(tmp_path / "a.png")  # 8-bit
+    for fmt, depth, words in (("jpg", 16, "PNG and TIFF"), ("png", 12, "8 or 16")):
+        req = UpscaleRequest([src], tmp_path / f"x.{fmt}", bit_depth=depth)
+        with pytest.raises(UsageError, match=words):
+            jobs.check(req)
+    plan = jobs.plan(UpscaleRequest([src], tmp_path / "deep.png", bit_depth=16), 2)
+    engine = Engine(jobs.load_model(ModelRef(str(CKPT))), device="cpu")
+    (result,) = jobs.run(plan, engine).results
+    assert result.status == "done", result.line
+    written = read_image(tmp_path / "deep.png")
+    assert (written.width, written.height, written.bit_depth) == (20, 16, 16)
