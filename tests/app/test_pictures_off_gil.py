@@ -7,39 +7,11 @@ helpers fill QImages with numpy instead; these tests check the pixels and the fr
 
 from __future__ import annotations
 
-import threading
-import time
-from collections.abc import Callable
-
 import numpy as np
+import pytest
+from PySide6.QtGui import QImage
 from seemore_app.background import half_rgb, qimage_from_rgb, rgb_of
 from seemore_app.compare_view import build_pyramid
-
-# Far below the 200 ms a QImage.scaled halving of 16 MP held the GIL for, far above a
-# busy machine's scheduling noise.
-MAX_GAP_S = 0.1
-
-
-def _longest_gap(work: Callable[[], object]) -> float:
-    """The longest a 1 ms sleeper thread went without running while ``work`` ran."""
-    stop = threading.Event()
-    gaps: list[float] = []
-
-    def sleeper() -> None:
-        last = time.perf_counter()
-        while not stop.is_set():
-            time.sleep(0.001)
-            now = time.perf_counter()
-            gaps.append(now - last)
-            last = now
-
-    t = threading.Thread(target=sleeper)
-    t.start()
-    time.sleep(0.02)
-    work()
-    stop.set()
-    t.join()
-    return max(gaps)
 
 
 def test_qimage_from_rgb_keeps_the_pixels_with_padded_lines() -> None:
@@ -69,9 +41,20 @@ def test_pyramid_levels_are_2x2_means() -> None:
     np.testing.assert_array_equal(rgb_of(levels[1]), half_rgb(first))
 
 
-def test_a_16mp_result_is_converted_without_holding_the_gil() -> None:
+def test_a_16mp_result_is_converted_without_the_gil_holding_qimage_calls(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The freedom itself is a timing matter (measured by bench_ui_latency.py --stalls,
+    never a timed unit test); what can be asserted is that the conversion and the display
+    pyramid never reach the QImage calls that hold the GIL, on a real 16 MP result."""
+
+    def held(*_a: object, **_k: object) -> None:
+        raise AssertionError("a GIL-holding QImage call was used")
+
+    for name in ("copy", "scaled", "scaledToWidth", "scaledToHeight", "convertToFormat"):
+        monkeypatch.setattr(QImage, name, held)
     rgb = np.random.default_rng(2).random((3456, 4608, 3), dtype=np.float32)
-    out: list[object] = []
-    gap = _longest_gap(lambda: out.append(build_pyramid(qimage_from_rgb(rgb))))
-    assert len(out[0]) == 4  # 2304, 1152, 576, 288 wide
-    assert gap < MAX_GAP_S, f"another thread waited {gap * 1000:.0f} ms"
+    levels = build_pyramid(qimage_from_rgb(rgb))
+    assert [q.width() for q in levels] == [2304, 1152, 576, 288]
+    # The coarsest level is the 2x2 mean of the one above it, made by numpy.
+    np.testing.assert_array_equal(rgb_of(levels[-1]), half_rgb(rgb_of(levels[-2])))
