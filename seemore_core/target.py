@@ -15,11 +15,13 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-
-import numpy as np
+from typing import TYPE_CHECKING
 
 from .errors import UsageError
 from .names import TARGET_SIDES
+
+if TYPE_CHECKING:  # numpy loads only when pixels are resized: the CLI parses without it
+    import numpy as np
 
 
 @dataclass(frozen=True)
@@ -103,6 +105,7 @@ def resize_to(pixels: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     Each channel goes through Pillow as 32-bit float, so 16-bit results keep their
     gradations and nothing is rounded before the writer quantises once.
     """
+    import numpy as np
     from PIL import Image
 
     array = np.asarray(pixels)
