@@ -8,6 +8,7 @@ import threading
 import numpy as np
 import pytest
 import torch
+from enginekit import photo_like, progress_seen_when_cancelled_at
 
 from seemore_core.arch import build
 from seemore_core.engine import Engine, EngineError, EngineOptions, select_device, select_dtype
@@ -15,14 +16,6 @@ from seemore_core.errors import Cancelled
 from seemore_core.plan import CpuState
 from seemore_core.progress import Progress, ProgressInfo
 from seemore_core.tiling import upsample_window
-
-
-def _img(h: int, w: int, seed: int = 0) -> np.ndarray:
-    rng = np.random.default_rng(seed)
-    # Smooth content plus noise: closer to a photo than pure noise.
-    yy, xx = np.mgrid[0:h, 0:w]
-    base = np.stack([np.sin(xx / 5), np.cos(yy / 7), np.sin((xx + yy) / 9)], -1) * 0.3 + 0.5
-    return (base + rng.normal(0, 0.05, (h, w, 3))).clip(0, 1).astype(np.float32)
 
 
 @pytest.fixture(scope="module")
@@ -39,7 +32,7 @@ def test_tiled_equals_whole(
     engines: dict[int, Engine], scale: int, hw: tuple[int, int], tile: int
 ) -> None:
     e = engines[scale]
-    img = _img(*hw, seed=scale)
+    img = photo_like(*hw, seed=scale)
     whole = e.upscale(img, EngineOptions(tile=0))
     tiled = e.upscale(img, EngineOptions(tile=tile))
     assert whole.report.tiles == 1 and tiled.report.tiles > 1
@@ -52,7 +45,7 @@ def test_tiled_equals_whole(
 
 def test_tiled_integer_output_matches_8bit_rounding(engines: dict[int, Engine]) -> None:
     e = engines[2]
-    img = _img(40, 40)
+    img = photo_like(40, 40)
     whole = e.upscale(img, EngineOptions(tile=0, output="uint8"))
     tiled = e.upscale(img, EngineOptions(tile=16, output="uint8"))
     assert whole.image.dtype == np.uint8
@@ -63,7 +56,7 @@ def test_tiled_integer_output_matches_8bit_rounding(engines: dict[int, Engine]) 
 
 def test_tiled_features_for_a_region(engines: dict[int, Engine]) -> None:
     e = engines[2]
-    img = _img(48, 40)
+    img = photo_like(48, 40)
     pts = ("rme_in", "more_out", "sme_out", "see_out", "expert_lowrank")
     region = (5, 9, 20, 17)  # x, y, w, h
     whole = e.upscale(img, EngineOptions(tile=0, feature_points=pts, feature_region=region))
@@ -80,7 +73,7 @@ def test_front_cache_on_and_off_give_the_whole_image_result(
 ) -> None:
     """Pass B either reads the front's maps cached by pass A or recomputes them."""
     e = engines[scale]
-    img = _img(53, 38, seed=7)
+    img = photo_like(53, 38, seed=7)
     whole = e.upscale(img, EngineOptions(tile=0)).image
     for fits in (True, False):
         monkeypatch.setattr(Engine, "front_cache_fits", lambda self, h, w, f=fits: f)
@@ -100,7 +93,7 @@ def test_auto_plan_tiles_big_images_on_cpu(engines: dict[int, Engine]) -> None:
 
 def test_memory_mapped_maps_give_the_same_result(engines: dict[int, Engine], tmp_path) -> None:
     e = engines[3]
-    img = _img(40, 36)
+    img = photo_like(40, 36)
     ram = e.upscale(img, EngineOptions(tile=16))
     disk = e.upscale(img, EngineOptions(tile=16, mmap_dir=str(tmp_path)))
     assert float(np.abs(ram.image - disk.image).max()) <= 1e-5
@@ -113,7 +106,7 @@ def test_maps_go_to_files_when_ram_is_short(
     import seemore_core.engine as eng
 
     e = engines[2]
-    img = _img(40, 44)
+    img = photo_like(40, 44)
     want = e.upscale(img, EngineOptions(tile=0)).image
     monkeypatch.setattr(eng, "available_memory", lambda device: 1 << 16)
     monkeypatch.setattr(eng.tempfile, "gettempdir", lambda: str(tmp_path))
@@ -138,7 +131,7 @@ def test_upsample_window_matches_interpolate() -> None:
 def test_progress_reports_every_tile_and_eta(engines: dict[int, Engine]) -> None:
     seen: list[ProgressInfo] = []
     e = engines[2]
-    res = e.upscale(_img(40, 40), EngineOptions(tile=16), Progress(seen.append))
+    res = e.upscale(photo_like(40, 40), EngineOptions(tile=16), Progress(seen.append))
     tiles = res.report.tiles
     work = [p for p in seen if p.stage == "upscale" and p.done > 0]
     # A report per tile per pass: head, 3 passes per block, tail.
@@ -150,17 +143,7 @@ def test_progress_reports_every_tile_and_eta(engines: dict[int, Engine]) -> None
 
 def test_cancel_takes_effect_within_one_tile(engines: dict[int, Engine]) -> None:
     e = engines[2]
-    progress = Progress()
-    calls: list[int] = []
-
-    def on_progress(p: ProgressInfo) -> None:
-        calls.append(p.done)
-        if p.done == 3:
-            progress.cancel()
-
-    progress.callback = on_progress
-    with pytest.raises(Cancelled):
-        e.upscale(_img(64, 64), EngineOptions(tile=16), progress)
+    calls = progress_seen_when_cancelled_at(e, 3)
     assert max(calls) == 3  # no tile ran after the cancel
 
 
@@ -173,7 +156,7 @@ def test_cancel_from_another_thread(engines: dict[int, Engine]) -> None:
 
     def work() -> None:
         try:
-            e.upscale(_img(96, 96), EngineOptions(tile=16), progress)
+            e.upscale(photo_like(96, 96), EngineOptions(tile=16), progress)
         except BaseException as exc:  # noqa: BLE001 - the test inspects it
             errors.append(exc)
 
@@ -199,7 +182,7 @@ def test_out_of_memory_retries_with_smaller_tiles(
         return real(x, tile, opts, progress, *store, **kw)
 
     monkeypatch.setattr(e, "_run", flaky)
-    img = _img(48, 48)
+    img = photo_like(48, 48)
     res = e.upscale(img, EngineOptions(tile=0))
     assert tiles_tried == [0, 24, 16]
     assert res.report.tile == 16 and len(res.report.warnings) == 2
@@ -216,14 +199,14 @@ def test_whole_image_refused_up_front_when_it_cannot_fit(
     monkeypatch.setattr(eng, "available_memory", lambda device: 1 << 20)
     e = engines[2]
     with pytest.raises(EngineError, match="GiB"):
-        e.upscale(_img(64, 64), EngineOptions(tile=0))
+        e.upscale(photo_like(64, 64), EngineOptions(tile=0))
     # Auto picks tiles instead.
     assert e.plan_tile(640, 480, None, IDLE) == Engine.DEFAULT_TILE["cpu"]
 
 
 def test_per_tile_routing_returns_a_map(engines: dict[int, Engine]) -> None:
     e = engines[2]
-    res = e.upscale(_img(64, 48), EngineOptions(tile=32, per_tile_routing=True))
+    res = e.upscale(photo_like(64, 48), EngineOptions(tile=32, per_tile_routing=True))
     tr = res.tile_routing
     assert tr is not None
     assert len(tr.tiles) == 4 and tr.chosen.shape == (4, 6) and tr.probs.shape == (4, 6, 3)
@@ -233,7 +216,7 @@ def test_per_tile_routing_returns_a_map(engines: dict[int, Engine]) -> None:
 
 
 def test_tiny_images_go_whole(engines: dict[int, Engine]) -> None:
-    res = engines[4].upscale(_img(1, 1), EngineOptions(tile=16))
+    res = engines[4].upscale(photo_like(1, 1), EngineOptions(tile=16))
     assert res.image.shape == (4, 4, 3) and res.report.tile == 0
 
 
@@ -254,7 +237,7 @@ def test_device_selection(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_bf16_on_cpu_is_close_and_said(engines: dict[int, Engine]) -> None:
     model = build("T", 2)
-    img = _img(32, 32)
+    img = photo_like(32, 32)
     ref = Engine(model, device="cpu").upscale(img, EngineOptions(tile=0)).image
     res = Engine(copy.deepcopy(model), device="cpu", precision="bf16")
     out = res.upscale(img, EngineOptions(tile=0))

@@ -13,11 +13,11 @@ from collections.abc import Iterator
 import numpy as np
 import pytest
 import torch
+from enginekit import photo_like, progress_seen_when_cancelled_at
 
 import seemore_core.plan as plan_mod
 from seemore_core.arch import build
 from seemore_core.engine import Engine, EngineError, EngineOptions
-from seemore_core.errors import Cancelled
 from seemore_core.plan import (
     CPU_BUSY_WHOLE_MAX_PIXELS,
     CPU_TILE,
@@ -156,13 +156,6 @@ def test_measure_cpu_on_this_machine_gives_sane_figures() -> None:
 # -- the engine with parallel tile workers ----------------------------------------------
 
 
-def _img(h: int, w: int, seed: int = 0) -> np.ndarray:
-    rng = np.random.default_rng(seed)
-    yy, xx = np.mgrid[0:h, 0:w]
-    base = np.stack([np.sin(xx / 5), np.cos(yy / 7), np.sin((xx + yy) / 9)], -1) * 0.3 + 0.5
-    return (base + rng.normal(0, 0.05, (h, w, 3))).clip(0, 1).astype(np.float32)
-
-
 @pytest.fixture(scope="module")
 def engine() -> Engine:
     torch.manual_seed(0)
@@ -172,7 +165,7 @@ def engine() -> Engine:
 
 
 def test_parallel_tiles_equal_serial_tiles_and_the_whole_image(engine: Engine) -> None:
-    img = _img(45, 53, seed=3)
+    img = photo_like(45, 53, seed=3)
     whole = engine.upscale(img, EngineOptions(tile=0))
     serial = engine.upscale(img, EngineOptions(tile=16, workers=1))
     par = engine.upscale(img, EngineOptions(tile=16))  # auto workers: 2 free cores
@@ -186,7 +179,7 @@ def test_parallel_tiles_equal_serial_tiles_and_the_whole_image(engine: Engine) -
 
 
 def test_parallel_tiles_keep_a_feature_region(engine: Engine) -> None:
-    img = _img(48, 40)
+    img = photo_like(48, 40)
     pts = ("rme_in", "more_out", "see_out")
     region = (5, 9, 20, 17)
     whole = engine.upscale(img, EngineOptions(tile=0, feature_points=pts, feature_region=region))
@@ -211,7 +204,7 @@ def test_tiles_run_in_worker_threads_with_one_intra_op_thread(engine: Engine) ->
     before = torch.get_num_threads()
     engine.model.head = spy  # type: ignore[method-assign]
     try:
-        engine.upscale(_img(40, 40), EngineOptions(tile=16))
+        engine.upscale(photo_like(40, 40), EngineOptions(tile=16))
     finally:
         del engine.model.head
     assert seen and all(name.startswith("seemore-tile") and n == 1 for name, n in seen)
@@ -220,21 +213,11 @@ def test_tiles_run_in_worker_threads_with_one_intra_op_thread(engine: Engine) ->
 
 def test_parallel_progress_is_in_order_and_cancel_stops_it(engine: Engine) -> None:
     seen: list[ProgressInfo] = []
-    res = engine.upscale(_img(40, 40), EngineOptions(tile=16), Progress(seen.append))
+    res = engine.upscale(photo_like(40, 40), EngineOptions(tile=16), Progress(seen.append))
     work = [p.done for p in seen if p.stage == "upscale" and p.done > 0]
     assert work == list(range(1, res.report.tiles * (2 + 3 * 6) + 1))
 
-    progress = Progress()
-    calls: list[int] = []
-
-    def on_progress(p: ProgressInfo) -> None:
-        calls.append(p.done)
-        if p.done == 3:
-            progress.cancel()
-
-    progress.callback = on_progress
-    with pytest.raises(Cancelled):
-        engine.upscale(_img(64, 64), EngineOptions(tile=16), progress)
+    calls = progress_seen_when_cancelled_at(engine, 3)
     assert max(calls) == 3
 
 
@@ -243,4 +226,4 @@ def test_engine_plan_follows_the_cpu_state(engine: Engine) -> None:
     busy = engine.plan(512, 512, None, cpu=_cpu(2, 1.0))
     assert (busy.tile, busy.workers, busy.threads) == (CPU_TILE, 1, 1)
     with pytest.raises(EngineError, match="workers"):
-        engine.upscale(_img(20, 20), EngineOptions(tile=16, workers=0))
+        engine.upscale(photo_like(20, 20), EngineOptions(tile=16, workers=0))
