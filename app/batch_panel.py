@@ -35,7 +35,7 @@ from PySide6.QtWidgets import (
 )
 
 from seemore_core.imageio import is_image_path
-from seemore_core.names import DEFAULT_PNG_LEVEL, PNG_LEVELS
+from seemore_core.names import DEFAULT_PNG_LEVEL, PNG_LEVELS, TARGET_SIDE_LABELS
 from seemore_core.target import TargetSize
 
 # The size box's upper end: as the export dialog's, far beyond any scale of a real image.
@@ -137,9 +137,8 @@ class BatchPanel(QWidget):
         self.eta.setWordWrap(True)
         self.size_mode = QComboBox()
         self.size_mode.addItem("Model's scale", None)
-        self.size_mode.addItem("Longest side…", "longest")
-        self.size_mode.addItem("Width…", "width")
-        self.size_mode.addItem("Height…", "height")
+        for side, label in TARGET_SIDE_LABELS.items():
+            self.size_mode.addItem(label, side)
         self.size_mode.setToolTip(
             "Each image runs the smallest scale that reaches this size, then is shrunk to"
             " it exactly (Lanczos); the aspect ratio is kept"

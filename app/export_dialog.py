@@ -39,7 +39,7 @@ from PySide6.QtWidgets import (
 
 from seemore_core.errors import UsageError
 from seemore_core.imageio import ImageIOError, LoadedImage, upscale_alpha, write_image
-from seemore_core.names import DEFAULT_PNG_LEVEL, PNG_LEVELS
+from seemore_core.names import DEFAULT_PNG_LEVEL, PNG_LEVELS, TARGET_SIDE_LABELS
 from seemore_core.target import TargetSize, pick_scale, resize_to
 
 FORMATS: tuple[tuple[str, str], ...] = (
@@ -213,9 +213,8 @@ class ExportDialog(QDialog):
         self.sixteen.setToolTip("Keeps the network's fine gradations; files are twice as big.")
         self.size_mode = QComboBox()
         self.size_mode.addItem(f"Full result ({result_size[0]}x{result_size[1]})", None)
-        self.size_mode.addItem("Longest side…", "longest")
-        self.size_mode.addItem("Width…", "width")
-        self.size_mode.addItem("Height…", "height")
+        for side, label in TARGET_SIDE_LABELS.items():
+            self.size_mode.addItem(label, side)
         self.longest = QSpinBox()
         self.longest.setRange(1, MAX_TARGET_PX)
         self.longest.setValue(max(result_size))

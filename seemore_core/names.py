@@ -117,6 +117,12 @@ PNG_LEVELS: tuple[int, int] = (0, 9)
 DEFAULT_PNG_LEVEL = 6
 # Output size by target: which side of the output a number of pixels is for.
 TARGET_SIDES: tuple[str, ...] = ("width", "height", "longest")
+# How pickers offer them, in the order they list them.
+TARGET_SIDE_LABELS: dict[str, str] = {
+    "longest": "Longest side…",
+    "width": "Width…",
+    "height": "Height…",
+}
 
 
 def is_checkpoint_path(p: str | Path) -> bool:

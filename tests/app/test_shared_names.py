@@ -30,3 +30,15 @@ def test_gui_model_help_lists_every_bundled_name() -> None:
     (action,) = [a for a in build_parser()._actions if a.dest == "model"]
     assert len(BUNDLED_NAMES) > 1
     assert f"({', '.join(BUNDLED_NAMES)}; any case)" in (action.help or "")
+
+
+def test_size_pickers_offer_every_target_side_the_core_takes(qtbot) -> None:  # type: ignore[no-untyped-def]
+    from seemore_app.batch_panel import BatchPanel
+
+    from seemore_core.names import TARGET_SIDE_LABELS, TARGET_SIDES
+
+    assert set(TARGET_SIDE_LABELS) == set(TARGET_SIDES)
+    panel = BatchPanel()
+    qtbot.addWidget(panel)
+    offered = [panel.size_mode.itemData(i) for i in range(panel.size_mode.count())]
+    assert offered == [None, *TARGET_SIDE_LABELS]
