@@ -68,30 +68,29 @@ def worker(args: argparse.Namespace) -> None:
             torch.distributed.destroy_process_group()
 
 
-def run_layout(procs: int, threads: int, args: argparse.Namespace) -> float:
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", str(procs)]
-    cmd += [__file__, "--worker", "--threads", str(threads)]
+def _timed_worker(
+    launcher: list[str], threads: int, args: argparse.Namespace, tree: Path, env: dict[str, str]
+) -> float:
+    """Run the worker under `launcher` in `tree`; rank 0's steps/s."""
+    cmd = [*launcher, __file__, "--worker", "--threads", str(threads)]
     cmd += ["--steps", str(args.steps), "--warmup", str(args.warmup), "--scale", str(args.scale)]
     cmd += ["--patch", str(args.patch), "--batch", str(args.batch), "--init", args.init]
-    env = {**os.environ, "OMP_NUM_THREADS": str(threads)}
-    r = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=ROOT)
-    if r.returncode:
-        raise SystemExit(r.stderr[-3000:])
-    line = [x for x in r.stdout.splitlines() if x.startswith("{")][-1]
-    return float(json.loads(line)["steps_per_s"])
-
-
-def run_single(tree: Path, args: argparse.Namespace) -> float:
-    """One process training with the seemore_core found in `tree` (PYTHONPATH first)."""
-    cmd = [sys.executable, __file__, "--worker", "--threads", str(args.threads)]
-    cmd += ["--steps", str(args.steps), "--warmup", str(args.warmup), "--scale", str(args.scale)]
-    cmd += ["--patch", str(args.patch), "--batch", str(args.batch), "--init", args.init]
-    env = {**os.environ, "OMP_NUM_THREADS": str(args.threads), "PYTHONPATH": str(tree)}
+    env = {**os.environ, "OMP_NUM_THREADS": str(threads), **env}
     r = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=tree)
     if r.returncode:
         raise SystemExit(r.stderr[-3000:])
     line = [x for x in r.stdout.splitlines() if x.startswith("{")][-1]
     return float(json.loads(line)["steps_per_s"])
+
+
+def run_layout(procs: int, threads: int, args: argparse.Namespace) -> float:
+    launcher = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", str(procs)]
+    return _timed_worker(launcher, threads, args, ROOT, {})
+
+
+def run_single(tree: Path, args: argparse.Namespace) -> float:
+    """One process training with the seemore_core found in `tree` (PYTHONPATH first)."""
+    return _timed_worker([sys.executable], args.threads, args, tree, {"PYTHONPATH": str(tree)})
 
 
 def before_after(args: argparse.Namespace) -> None:

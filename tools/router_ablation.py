@@ -67,8 +67,9 @@ def main() -> int:
         # Crops from a generator of their own, so the router steps below see the same
         # batches with and without --warm-start.
         probe = PatchSampler(images, args.patch, args.scale, args.seed + 1)
-        crops = [probe.batch(args.batch)[0].contiguous(memory_format=torch.channels_last)]
-        for w in warm_start_experts(model, crops + [probe.batch(args.batch)[0]]):
+        cl = torch.channels_last
+        crops = [probe.batch(args.batch)[0].contiguous(memory_format=cl) for _ in range(2)]
+        for w in warm_start_experts(model, crops):
             print(f"block {w.block}: expert {w.source} copied to {w.copied_to}", flush=True)
     model.train()
     t0 = time.monotonic()

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from ..arch.more import Expert, MoELayer
+from ..arch.more import MoELayer
 
 
 @dataclass(frozen=True)
@@ -35,11 +35,6 @@ class WarmStart:
 
 def moe_layers(model: nn.Module) -> list[MoELayer]:
     return [m for m in model.modules() if isinstance(m, MoELayer)]
-
-
-@torch.no_grad()
-def _hidden(expert: Expert, x: torch.Tensor, k: torch.Tensor) -> torch.Tensor:
-    return expert.lowrank(x, k)
 
 
 @torch.no_grad()
@@ -83,7 +78,7 @@ def warm_start_experts(
         src_j = int(torch.as_tensor(probs).argmax())
         src = layer.experts[src_j]
         # Importance of each hidden channel to the expert's output.
-        mean_abs = sum(_hidden(src, x, k).abs().mean(dim=(0, 2, 3)) for x, k in pairs)
+        mean_abs = sum(src.lowrank(x, k).abs().mean(dim=(0, 2, 3)) for x, k in pairs)
         col_norm = src.conv_3.weight.flatten(1).norm(dim=0)
         order = torch.argsort(torch.as_tensor(mean_abs) * col_norm, descending=True)
         targets = []
