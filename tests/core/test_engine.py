@@ -126,6 +126,10 @@ def test_upsample_window_matches_interpolate() -> None:
     full = torch.nn.functional.interpolate(coarse, size=(83, 117), mode="bilinear")
     part = upsample_window(coarse, (83, 117), (10, 50, 3, 99))
     assert float((part - full[..., 10:50, 3:99]).abs().max()) < 1e-6
+    # Born channels-last, the layout of the k it is added to (no layout change there).
+    assert part.is_contiguous(memory_format=torch.channels_last)
+    cl = coarse.contiguous(memory_format=torch.channels_last)
+    assert torch.equal(upsample_window(cl, (83, 117), (10, 50, 3, 99)), part)
 
 
 def test_progress_reports_every_tile_and_eta(engines: dict[int, Engine]) -> None:
