@@ -99,6 +99,7 @@ def test_fast_copy_shares_nothing_and_leaves_the_original_alone() -> None:
     for k, v in plain.state_dict().items():
         assert torch.equal(v, before[k]), k
     assert all(not p.requires_grad for p in fast.parameters())
+    assert not any(m.training for m in fast.modules())  # eval routing: chosen experts only
     assert any(p.requires_grad for p in plain.parameters())
 
 
