@@ -39,9 +39,7 @@ import io
 import os
 import re
 import stat
-import struct
 import threading
-import zlib
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -49,7 +47,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from PIL import Image, PngImagePlugin, UnidentifiedImageError
+from PIL import Image, UnidentifiedImageError
 
 from . import atomic
 from .errors import FileError, ImageIOError, OutputExistsError
@@ -61,6 +59,7 @@ from .names import (
     WRITE_FORMATS,
     is_image_path,
 )
+from .png import PNG_SIGNATURE, encode_png
 from .sanitize import decode_with_notes
 
 __all__ = [
@@ -413,7 +412,7 @@ def _decode_opened(
 
 def _sniff_format(data: bytes) -> str | None:
     """The format a file's first bytes announce, for messages when Pillow gives up."""
-    if data.startswith(_PNG_SIGNATURE):
+    if data.startswith(PNG_SIGNATURE):
         return "PNG"
     if data.startswith(b"\xff\xd8\xff"):
         return "JPEG"
@@ -708,7 +707,6 @@ class _CorruptPng(ValueError):
     """Raised for a 16-bit PNG that libpng refuses; its message is shown to the user."""
 
 
-_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 _PNG16_MODES = {2: "RGB;16", 4: "LA;16", 6: "RGBA;16"}
 # libpng's messages when the data stops early ("input stream too small" is imagecodecs'
 # reader running dry); anything else it says means a damaged file.
@@ -719,7 +717,7 @@ def _png_is_16bit_colour(data: bytes) -> bool:
     # Pillow truncates 16-bit colour and gray+alpha to 8 bits; 16-bit gray it reads fully.
     return (
         len(data) >= 33
-        and data.startswith(_PNG_SIGNATURE)
+        and data.startswith(PNG_SIGNATURE)
         and data[12:16] == b"IHDR"
         and data[24] == 16
         and data[25] in _PNG16_MODES
@@ -1029,7 +1027,7 @@ def write_image(
     three nearly equal ones, and a weighted mean is closer to all of them than any single
     channel is. JPEG and BMP cannot keep an alpha channel: the image is composited onto
     white, as image editors do. ``quality`` is for JPEG/WebP (WebP at 100 is lossless);
-    ``png_level`` is PNG's zlib level, 0 (fast, big) to 9 (slow, small), same pixels.
+    ``png_level`` is PNG's deflate level, 0 (fast, big) to 9 (slow, small), same pixels.
     TIFF keeps the ICC profile and IFD0's descriptive EXIF tags (camera, date, author) but
     not the EXIF sub-directory.
     """
@@ -1046,6 +1044,11 @@ def write_image(
         raise ImageIOError(target, f"PNG compression level must be {lo} to {hi}, not {png_level}")
     _refuse_source_and_existing(target, like, overwrite)
 
+    direct = _already_quantised(rgb, alpha, bit_depth, like)
+    if direct is not None:
+        # What the engine hands over (8/16-bit RGB, nothing to convert): written as is,
+        # without a round trip through float32 (half a second for a 6.6 MP output).
+        return _finish_write(target, fmt, direct, bit_depth, like, quality, png_level, overwrite)
     colour = _as_unit_float(rgb, "rgb")
     if colour.ndim == 2:
         colour = colour[:, :, None]
@@ -1067,6 +1070,34 @@ def write_image(
 
     planes = colour if opacity is None else np.concatenate([colour, opacity[:, :, None]], axis=2)
     ints = _quantise(planes, bit_depth)
+    return _finish_write(target, fmt, ints, bit_depth, like, quality, png_level, overwrite)
+
+
+def _already_quantised(
+    rgb: np.ndarray, alpha: np.ndarray | None, bit_depth: int, like: LoadedImage | None
+) -> np.ndarray | None:
+    """`rgb` itself when it is the integer RGB the file will hold (no alpha, not gray)."""
+    array = np.asarray(rgb)
+    want = np.uint8 if bit_depth == 8 else np.uint16
+    grayscale = like.grayscale if like is not None else False
+    if alpha is None and not grayscale and array.dtype == want and array.ndim == 3:
+        if array.shape[2] == 3 and array.shape[0] and array.shape[1]:
+            return np.ascontiguousarray(array)
+    return None
+
+
+def _finish_write(
+    target: Path,
+    fmt: str,
+    ints: np.ndarray,
+    bit_depth: int,
+    like: LoadedImage | None,
+    quality: int,
+    png_level: int,
+    overwrite: bool,
+) -> Path:
+    height, width = ints.shape[:2]
+    grayscale = ints.shape[2] in (1, 2)
     icc = _matching_icc(like.icc_profile if like is not None else None, grayscale)
     exif = _exif_for_output(like.exif if like is not None else None, width, height)
     text = dict(like.text) if like is not None else {}
@@ -1164,8 +1195,8 @@ def _encode(
     quality: int,
     png_level: int = DEFAULT_PNG_LEVEL,
 ) -> bytes:
-    if fmt == "PNG" and bit_depth == 16:
-        return _encode_png16(ints, icc, exif, text, png_level)
+    if fmt == "PNG":
+        return encode_png(ints, icc, exif, text, png_level)
     if fmt == "TIFF":
         return _encode_tiff(ints, icc, exif)
     mode = {1: "L", 2: "LA", 3: "RGB", 4: "RGBA"}[ints.shape[2]]
@@ -1175,14 +1206,7 @@ def _encode(
         options["icc_profile"] = icc
     if exif and fmt != "BMP":
         options["exif"] = exif
-    if fmt == "PNG":
-        info = PngImagePlugin.PngInfo()
-        for key, value in text.items():
-            if _valid_png_keyword(key):
-                info.add_text(key, value)
-        options["pnginfo"] = info
-        options["compress_level"] = int(png_level)
-    elif fmt == "JPEG":
+    if fmt == "JPEG":
         options["quality"] = int(quality)
         # Full-resolution chroma at high quality: 4:2:0 would blur the detail just added.
         options["subsampling"] = 0 if quality >= 90 else 2
@@ -1192,63 +1216,6 @@ def _encode(
     buffer = io.BytesIO()
     image.save(buffer, format=fmt, **options)
     return buffer.getvalue()
-
-
-def _valid_png_keyword(key: str) -> bool:
-    try:
-        encoded = key.encode("latin-1")
-    except UnicodeEncodeError:
-        return False
-    return 1 <= len(encoded) <= 79 and b"\0" not in encoded
-
-
-def _png_chunk(kind: bytes, body: bytes) -> bytes:
-    crc = zlib.crc32(kind + body) & 0xFFFFFFFF
-    return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", crc)
-
-
-def _encode_png16(
-    ints: np.ndarray,
-    icc: bytes | None,
-    exif: bytes | None,
-    text: Mapping[str, str],
-    level: int = DEFAULT_PNG_LEVEL,
-) -> bytes:
-    """A 16-bit PNG (Pillow writes 16-bit gray only) by libpng, plus our metadata chunks.
-
-    imagecodecs' ``png_encode`` writes IHDR, IDAT and IEND only, so the ICC profile, EXIF
-    and text go in as chunks right after IHDR, where the PNG specification allows all of
-    them (iCCP and eXIf must precede IDAT).
-    """
-    import imagecodecs
-
-    # libpng's adaptive row filters with the zlib level asked for, as Pillow does for
-    # 8-bit PNGs, so one level means the same trade-off at either depth.
-    pixels = np.ascontiguousarray(ints[:, :, 0] if ints.shape[2] == 1 else ints)
-    encoded = bytes(imagecodecs.png_encode(pixels, level=level))
-    chunks: list[bytes] = []
-    if icc:
-        chunks.append(_png_chunk(b"iCCP", b"ICC Profile\0\0" + zlib.compress(icc, 9)))
-    if exif:
-        chunks.append(_png_chunk(b"eXIf", exif[6:] if exif.startswith(b"Exif\0\0") else exif))
-    for key, value in text.items():
-        if not _valid_png_keyword(key):
-            continue
-        keyword = key.encode("latin-1")
-        try:
-            chunks.append(_png_chunk(b"tEXt", keyword + b"\0" + value.encode("latin-1")))
-        except UnicodeEncodeError:
-            body = keyword + b"\0\0\0\0\0" + value.encode("utf-8")
-            chunks.append(_png_chunk(b"iTXt", body))
-    return _insert_after_ihdr(encoded, chunks)
-
-
-def _insert_after_ihdr(png: bytes, chunks: list[bytes]) -> bytes:
-    # IHDR is always first and 13 bytes long: signature 8 + length 4 + type 4 + 13 + CRC 4.
-    end = len(_PNG_SIGNATURE) + 8 + 13 + 4
-    if not png.startswith(_PNG_SIGNATURE) or png[12:16] != b"IHDR":
-        raise ValueError("the PNG encoder returned something that does not start with IHDR")
-    return png[:end] + b"".join(chunks) + png[end:]
 
 
 def _encode_tiff(ints: np.ndarray, icc: bytes | None, exif: bytes | None) -> bytes:

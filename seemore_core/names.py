@@ -110,9 +110,9 @@ DEFAULT_FORMAT = "PNG"
 # Formats that hold 16 bits per channel, and those that hold a quality setting.
 SIXTEEN_BIT_FORMATS: frozenset[str] = frozenset({"PNG", "TIFF"})
 QUALITY_FORMATS: frozenset[str] = frozenset({"JPEG", "WEBP"})
-# PNG's zlib level: 0 stores (fast, big), 9 squeezes hardest (slow, small); the pixels are
-# the same. 6 is zlib's and Pillow's default (level 9 took ten times as long for a 6%
-# smaller 1.5 MP photo).
+# PNG's deflate level (seemore_core/png.py: libdeflate, zlib's scale): 0 stores (fast,
+# big), 9 squeezes hardest (slow, small); the pixels are the same. 6 is zlib's and
+# Pillow's default (with zlib, level 9 took ten times as long for a 6% smaller photo).
 PNG_LEVELS: tuple[int, int] = (0, 9)
 DEFAULT_PNG_LEVEL = 6
 # Output size by target: which side of the output a number of pixels is for.

@@ -18,7 +18,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+from .png import PNG_SIGNATURE
+
 # Pillow's limits (PngImagePlugin.MAX_TEXT_CHUNK and MAX_TEXT_MEMORY), read at call time
 # so a program that raises them is followed.
 _DEFAULT_CHUNK_LIMIT = 1 << 20
@@ -46,7 +47,7 @@ class _Chunk:
 def _chunks(data: bytes) -> list[_Chunk] | None:
     """The PNG's chunks, or None if their framing is damaged (the decoder says how)."""
     out: list[_Chunk] = []
-    at = len(_PNG_SIGNATURE)
+    at = len(PNG_SIGNATURE)
     while at + 12 <= len(data):
         (length,) = struct.unpack(">I", data[at : at + 4])
         end = at + 12 + length
@@ -98,7 +99,7 @@ _WHAT = {
 def defuse_png(data: bytes) -> tuple[bytes, list[str]]:
     """``data`` without the metadata chunks Pillow would refuse the whole image for,
     and a note for each one dropped. Anything but a PNG is returned as it is."""
-    if not data.startswith(_PNG_SIGNATURE):
+    if not data.startswith(PNG_SIGNATURE):
         return data, []
     chunks = _chunks(data)
     if chunks is None:
@@ -127,7 +128,7 @@ def defuse_png(data: bytes) -> tuple[bytes, list[str]]:
                 notes.append(f"{what} was left out: the text notes exceed {total_limit >> 20} MB")
     if not drop:
         return data, []
-    kept: list[bytes] = [data[: len(_PNG_SIGNATURE)]]
+    kept: list[bytes] = [data[: len(PNG_SIGNATURE)]]
     dropped = {c.start for c in drop}
     kept += (data[c.start : c.end] for c in chunks if c.start not in dropped)
     kept.append(data[chunks[-1].end :])

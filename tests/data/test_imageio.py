@@ -27,6 +27,7 @@ from seemore_core.imageio import (  # noqa: E402
     upscale_alpha,
     write_image,
 )
+from seemore_core.png import png_chunk  # noqa: E402
 
 DATA = Path(__file__).resolve().parent
 
@@ -364,7 +365,7 @@ def test_16bit_rgb_png_with_a_transparent_colour(tmp_path: Path) -> None:
     pixels = corpus.rgb16_pixels()
     data = (DATA / "rgb16.png").read_bytes()
     key = pixels[3, 5]
-    trns = sio._png_chunk(b"tRNS", key.astype(">u2").tobytes())
+    trns = png_chunk(b"tRNS", key.astype(">u2").tobytes())
     path = tmp_path / "keyed.png"
     path.write_bytes(data[:33] + trns + data[33:])  # right after IHDR
     image = read_image(path)
