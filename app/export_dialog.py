@@ -39,7 +39,13 @@ from PySide6.QtWidgets import (
 
 from seemore_core.errors import UsageError
 from seemore_core.imageio import ImageIOError, LoadedImage, upscale_alpha, write_image
-from seemore_core.names import DEFAULT_PNG_LEVEL, PNG_LEVELS, TARGET_SIDE_LABELS
+from seemore_core.names import (
+    DEFAULT_PNG_LEVEL,
+    DEFAULT_QUALITY,
+    PNG_LEVELS,
+    QUALITY_RANGE,
+    TARGET_SIDE_LABELS,
+)
 from seemore_core.target import TargetSize, pick_scale, resize_to
 
 FORMATS: tuple[tuple[str, str], ...] = (
@@ -57,7 +63,6 @@ SUFFIX_FORMATS = {
     ".tif": "tif",
     ".tiff": "tif",
 }
-DEFAULT_QUALITY = 95
 # Largest number the size box takes: a target beyond the result is allowed to be typed,
 # so the dialog can say which scale would reach it.
 MAX_TARGET_PX = 65_535
@@ -170,10 +175,14 @@ class ExportDialog(QDialog):
         scale: int = 1,
         scales: Sequence[int] = (),
         no_rerun: str = "",
+        quality: int = DEFAULT_QUALITY,
+        png_level: int = DEFAULT_PNG_LEVEL,
+        webp_lossless: bool = False,
     ) -> None:
         """``scale`` is the result's, ``scales`` the model's: with them, a target beyond
         the result is met by upscaling again at the scale that reaches it, unless
-        ``no_rerun`` says why that cannot be done here."""
+        ``no_rerun`` says why that cannot be done here. ``quality``, ``png_level`` and
+        ``webp_lossless`` are where the boxes start (the app passes the last ones used)."""
         super().__init__(parent)
         self.setWindowTitle("Export upscaled image")
         self._size = result_size
@@ -198,13 +207,14 @@ class ExportDialog(QDialog):
         self.format.setCurrentIndex(max(0, i))
 
         self.quality = QSpinBox()
-        self.quality.setRange(1, 100)
-        self.quality.setValue(DEFAULT_QUALITY)
+        self.quality.setRange(*QUALITY_RANGE)
+        self.quality.setValue(quality)
         self.quality.setToolTip("Higher: larger files, fewer artefacts. 90+ keeps full colour.")
         self.lossless = QCheckBox("Lossless")
+        self.lossless.setChecked(webp_lossless)
         self.png_level = QSpinBox()
         self.png_level.setRange(*PNG_LEVELS)
-        self.png_level.setValue(DEFAULT_PNG_LEVEL)
+        self.png_level.setValue(png_level)
         self.png_level.setToolTip(
             "0: fastest, largest; 9: slowest, smallest. The pixels are the same."
         )

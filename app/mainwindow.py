@@ -391,6 +391,7 @@ class MainWindow(QMainWindow):
         self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, self.inside_dock)
 
         self.batch_panel = BatchPanel()
+        self.batch_panel.png_level.setValue(self.settings.png_level)
         self.batch_list = self.batch_panel.list
         self.batch_panel.activated.connect(self._batch_path_activated)
         self.batch_panel.start_requested.connect(self.batch_dialog)
@@ -1416,6 +1417,9 @@ class MainWindow(QMainWindow):
             scale=self.result.scale,
             scales=scales,
             no_rerun=no_rerun,
+            quality=self.settings.export_quality,
+            png_level=self.settings.png_level,
+            webp_lossless=self.settings.webp_lossless,
         )
         dlg.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         dlg.accepted.connect(lambda: self.export_with(dlg.options()))
@@ -1446,6 +1450,13 @@ class MainWindow(QMainWindow):
             opts = replace(opts, overwrite=True)
         if opts.format in ("png", "jpg", "webp", "tif"):
             self.settings.export_format = opts.format
+        if opts.format == "png":
+            self.settings.png_level = opts.png_level
+        elif opts.format in ("jpg", "webp"):
+            if opts.format == "webp":
+                self.settings.webp_lossless = opts.webp_lossless
+            if not (opts.format == "webp" and opts.webp_lossless):
+                self.settings.export_quality = opts.quality
         self.settings.last_export_dir = str(p.resolve().parent)
         if opts.run_scale is not None:
             return self._export_sized(opts)
@@ -1613,6 +1624,8 @@ class MainWindow(QMainWindow):
         self.settings.name_pattern = pattern
         self.settings.export_format = fmt
         self.settings.last_export_dir = str(folder)
+        if png_level is not None:
+            self.settings.png_level = png_level
         panel = self.batch_panel
         panel.add_paths(files)
         wanted = {Path(f).resolve() for f in files}

@@ -16,7 +16,15 @@ from typing import Any
 
 from seemore_core.atomic import write_bytes_atomic
 from seemore_core.errors import FileError
-from seemore_core.names import DEVICES, EXPORT_FORMATS, SCALES
+from seemore_core.names import (
+    DEFAULT_PNG_LEVEL,
+    DEFAULT_QUALITY,
+    DEVICES,
+    EXPORT_FORMATS,
+    PNG_LEVELS,
+    QUALITY_RANGE,
+    SCALES,
+)
 
 CONFIG_ENV = "SEEMORE_CONFIG_DIR"
 FILE_NAME = "settings.json"
@@ -47,6 +55,10 @@ class Settings:
     compare_mode: str = "slider"
     preview_first: bool = True
     export_format: str = "png"
+    # The last export and batch choices, where the next export dialog or batch starts.
+    export_quality: int = DEFAULT_QUALITY  # JPEG / lossy WebP
+    webp_lossless: bool = False
+    png_level: int = DEFAULT_PNG_LEVEL  # the export dialog's and the batch panel's
     name_pattern: str = "{stem}_x{scale}"
     last_open_dir: str = ""
     last_export_dir: str = ""
@@ -91,6 +103,10 @@ class Settings:
             self.export_format = defaults.export_format
         if self.tile is not None and self.tile < 0:
             self.tile = None
+        if not QUALITY_RANGE[0] <= self.export_quality <= QUALITY_RANGE[1]:
+            self.export_quality = defaults.export_quality
+        if not PNG_LEVELS[0] <= self.png_level <= PNG_LEVELS[1]:
+            self.png_level = defaults.png_level
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)

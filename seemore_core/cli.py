@@ -34,11 +34,13 @@ from .jobs import (
 from .names import (
     BUNDLED_NAMES,
     DEFAULT_PNG_LEVEL,
+    DEFAULT_QUALITY,
     DEFAULT_VARIANT,
     DEVICES,
     FORMAT_CHOICES,
     PNG_LEVELS,
     PRECISIONS,
+    QUALITY_RANGE,
     SCALES,
 )
 from .progress import Progress, ProgressInfo
@@ -506,9 +508,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     u.add_argument(
         "--quality",
-        type=positive_int(1, 100),
+        type=positive_int(*QUALITY_RANGE),
         metavar="N",
-        help="JPEG/WebP quality, 1-100 (default 95; WebP at 100 is lossless)",
+        help=f"JPEG/WebP quality, {QUALITY_RANGE[0]}-{QUALITY_RANGE[1]} (default "
+        f"{DEFAULT_QUALITY}; WebP at {QUALITY_RANGE[1]} is lossless)",
     )
     u.add_argument(
         "--png-compress",

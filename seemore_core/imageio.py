@@ -53,6 +53,7 @@ from . import atomic
 from .errors import FileError, ImageIOError, OutputExistsError
 from .names import (
     DEFAULT_PNG_LEVEL,
+    DEFAULT_QUALITY,
     PNG_LEVELS,
     READ_SUFFIXES,
     SIXTEEN_BIT_FORMATS,
@@ -1014,7 +1015,7 @@ def write_image(
     like: LoadedImage | None = None,
     format: str | None = None,
     bit_depth: int | None = None,
-    quality: int = 95,
+    quality: int = DEFAULT_QUALITY,
     overwrite: bool = False,
     png_level: int = DEFAULT_PNG_LEVEL,
 ) -> Path:

@@ -34,6 +34,7 @@ from .names import (
     BUNDLED_NAMES,
     DEFAULT_FORMAT,
     DEFAULT_PNG_LEVEL,
+    DEFAULT_QUALITY,
     DEFAULT_SCALE,
     DEFAULT_VARIANT,
     FORMAT_SUFFIX,
@@ -61,7 +62,6 @@ EngineAt = Callable[[int], "Engine"]
 # this module does not import so that planning stays free of numpy and Pillow).
 DEFAULT_MAX_PIXELS = 89_478_485
 DEFAULT_PATTERN = "{stem}"
-DEFAULT_QUALITY = 95
 
 # ------------------------------------------------------------------------------ model
 

@@ -115,6 +115,9 @@ QUALITY_FORMATS: frozenset[str] = frozenset({"JPEG", "WEBP"})
 # Pillow's default (with zlib, level 9 took ten times as long for a 6% smaller photo).
 PNG_LEVELS: tuple[int, int] = (0, 9)
 DEFAULT_PNG_LEVEL = 6
+# JPEG and lossy WebP quality, 1-100 (WebP at 100 is lossless).
+QUALITY_RANGE: tuple[int, int] = (1, 100)
+DEFAULT_QUALITY = 95
 # Output size by target: which side of the output a number of pixels is for.
 TARGET_SIDES: tuple[str, ...] = ("width", "height", "longest")
 # How pickers offer them, in the order they list them.

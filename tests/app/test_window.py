@@ -370,7 +370,54 @@ def test_settings_survive_a_restart(qtbot, config_dir: Path) -> None:
     w2.close()
 
 
-@pytest.mark.parametrize("content", ["{not json", '{"device": 7, "tile": "big", "scale": 9}'])
+def test_export_choices_are_remembered_for_the_next_export_and_batch(
+    qtbot, window, small_png: Path, tmp_path: Path, config_dir: Path
+) -> None:
+    """The JPEG quality and PNG level last used start the next dialog, and after a
+    restart the batch panel's PNG level too."""
+    from seemore_app.mainwindow import MainWindow
+    from seemore_app.settings import Settings
+
+    window.load_image(small_png)
+    assert window.bg.wait_idle(30_000)
+    with qtbot.waitSignal(window.run_done, timeout=60_000) as blocker:
+        window.upscale()
+    assert blocker.args == [True], window.errors
+    fresh = window.save_dialog()
+    assert fresh.quality.value() == 95 and fresh.png_level.value() == 6
+    fresh.reject()
+
+    def export(fmt: str, set_up) -> None:  # noqa: ANN001
+        d = window.save_dialog()
+        d.format.setCurrentIndex(d.format.findData(fmt))
+        d.path_edit.setText(str(tmp_path / f"out.{fmt}"))
+        set_up(d)
+        with qtbot.waitSignal(window.export_done, timeout=60_000) as b:
+            d.accept()
+        assert b.args == [True], window.errors
+
+    export("jpg", lambda d: d.quality.setValue(42))
+    export("png", lambda d: d.png_level.setValue(2))
+    d = window.save_dialog()
+    assert (d.quality.value(), d.png_level.value(), d.lossless.isChecked()) == (42, 2, False)
+    d.reject()
+    export("webp", lambda d: d.lossless.setChecked(True))
+    d = window.save_dialog()
+    assert d.lossless.isChecked() and d.quality.value() == 42  # lossless kept the quality
+    d.reject()
+    window.close()
+
+    w2 = MainWindow(Settings.load())
+    qtbot.addWidget(w2)
+    assert w2.batch_panel.png_level.value() == 2
+    assert w2.batch_panel.options().png_level == 2
+    w2.close()
+
+
+@pytest.mark.parametrize(
+    "content",
+    ["{not json", '{"device": 7, "tile": "big", "scale": 9, "png_level": 12, "export_quality": 0}'],
+)
 def test_damaged_settings_fall_back_to_defaults(config_dir: Path, content: str) -> None:
     from seemore_app.settings import Settings
 
@@ -378,6 +425,7 @@ def test_damaged_settings_fall_back_to_defaults(config_dir: Path, content: str) 
     (config_dir / "settings.json").write_text(content)
     s = Settings.load()
     assert (s.device, s.tile, s.scale) == ("auto", None, 4)
+    assert (s.png_level, s.export_quality) == (6, 95)
     s.save()
     assert Settings.load().device == "auto"
 
