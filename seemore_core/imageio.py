@@ -1195,7 +1195,7 @@ def _encode(
     text: Mapping[str, str],
     quality: int,
     png_level: int = DEFAULT_PNG_LEVEL,
-) -> bytes:
+) -> bytes | bytearray:
     if fmt == "PNG":
         return encode_png(ints, icc, exif, text, png_level)
     if fmt == "TIFF":

@@ -102,8 +102,12 @@ def encode_png(
     exif: bytes | None = None,
     text: Mapping[str, str] | None = None,
     level: int = 6,
-) -> bytes:
-    """A PNG of `ints` ((H, W, C) uint8 or uint16, C = 1-4) with the given metadata."""
+) -> bytearray:
+    """A PNG of `ints` ((H, W, C) uint8 or uint16, C = 1-4) with the given metadata.
+
+    Built in one buffer: beyond `ints`, the peak is the filtered rows plus their
+    compressed form, then twice the compressed size (a 768 MP output is 2.3 GB of pixels).
+    """
     import imagecodecs
 
     if (
@@ -121,11 +125,16 @@ def encode_png(
         raise ValueError("a PNG needs at least one pixel")
     depth = 16 if ints.dtype == np.uint16 else 8
     ihdr = struct.pack(">IIBBBBB", w, h, depth, _COLOUR_TYPE[c], 0, 0, 0)
-    compressed = imagecodecs.deflate_encode(filtered_rows(ints), level=int(level))
-    parts = [PNG_SIGNATURE, png_chunk(b"IHDR", ihdr)]
-    parts += metadata_chunks(icc, exif, text or {})
-    view = memoryview(compressed)
-    for at in range(0, len(view), IDAT_CHUNK):
-        parts.append(png_chunk(b"IDAT", bytes(view[at : at + IDAT_CHUNK])))
-    parts.append(png_chunk(b"IEND", b""))
-    return b"".join(parts)
+    compressed = memoryview(imagecodecs.deflate_encode(filtered_rows(ints), level=int(level)))
+    out = bytearray(PNG_SIGNATURE)
+    out += png_chunk(b"IHDR", ihdr)
+    for chunk in metadata_chunks(icc, exif, text or {}):
+        out += chunk
+    idat_crc = zlib.crc32(b"IDAT")
+    for at in range(0, len(compressed), IDAT_CHUNK):
+        body = compressed[at : at + IDAT_CHUNK]
+        out += struct.pack(">I", len(body)) + b"IDAT"
+        out += body
+        out += struct.pack(">I", zlib.crc32(body, idat_crc) & 0xFFFFFFFF)
+    out += png_chunk(b"IEND", b"")
+    return out
