@@ -115,6 +115,7 @@ TILE_CHOICES: tuple[tuple[str, int | None], ...] = (
     ("Auto", None),
     ("No tiles", 0),
     ("128 px", 128),
+    ("192 px", 192),
     ("256 px", 256),
     ("512 px", 512),
     ("1024 px", 1024),

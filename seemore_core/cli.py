@@ -474,7 +474,7 @@ def build_parser() -> argparse.ArgumentParser:
             default=None,
             metavar="N",
             help="input pixels per tile side, rounded up to the pooling grid; 0 = whole image "
-            "in one pass; default: auto (CPU: whole up to 320x320, else 128-pixel tiles; "
+            "in one pass; default: auto (CPU: whole up to 320x320, else 192-pixel tiles; "
             "GPU: whole when it fits in free memory, else 512). Tiled output equals "
             "whole-image output",
         )

@@ -26,8 +26,12 @@ from .tiling import round_tile
 
 # Tile side (input px): a tile's working set stays nearer the caches than a whole big
 # pass. One thread on a loaded machine, x4 at 512 px: tiles of 128 px 1.5x faster than
-# one whole pass, and 256 or 512 px tiles no faster than 128 (benchmarks/README.md).
-CPU_TILE = 128
+# one whole pass. Against 128 px, 192 px tiles recompute less halo (the SME pass reads
+# 6 px around each tile) for the same cache behaviour: T x4 on the idle 2-core machine,
+# median of 3 interleaved, 192 px was 1.02-1.04x with two tile workers (720x576, 512x512,
+# 500x480) and 1.11x with one thread (720x576); 256 px won on two of those images and
+# lost on the third (benchmarks/results/cpu-2core-2026-12-02-idle.txt).
+CPU_TILE = 192
 # Above this many input pixels a whole pass is slower than tiles (falls out of cache).
 CPU_WHOLE_MAX_PIXELS = 320 * 320
 # The same with one free core: one thread has no barrier to lose and a whole pass has
