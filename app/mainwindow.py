@@ -129,16 +129,27 @@ OPEN_FILTER = (
 )
 
 
-def photo_model_hint(fmt: str | None, chosen: str | None, bundled: Mapping[str, list[int]]) -> str:
+def photo_model_hint(
+    fmt: str | None,
+    chosen: str | None,
+    bundled: Mapping[str, list[int]],
+    scale: int | None = None,
+) -> str:
     """The hint beside the model picker (rich text with a link), or "" for none.
 
     A lossy input (`fmt`, as the reader names it) gets the photo model suggested, if it
-    is here and not already ``chosen`` (the bundled name picked, None for a file).
+    is here and not already ``chosen`` (the bundled name picked, None for a file). When
+    the photo model lacks the ``scale`` picked now, the hint says which it has, since
+    following the link changes the scale too.
     """
     if fmt not in LOSSY_FORMATS or PHOTO_MODEL not in bundled or chosen == PHOTO_MODEL:
         return ""
     label = "JPEG" if fmt == "MPO" else fmt
-    return f'{label} input: <a href="{PHOTO_MODEL}">use {PHOTO_MODEL}</a>, the photo model'
+    text = f'{label} input: <a href="{PHOTO_MODEL}">use {PHOTO_MODEL}</a>, the photo model'
+    scales = sorted(bundled[PHOTO_MODEL])
+    if scale and scales and scale not in scales:
+        text += f" ({'/'.join(f'x{s}' for s in scales)} only)"
+    return text
 
 
 def _canonical(name: str) -> str:
@@ -703,6 +714,7 @@ class MainWindow(QMainWindow):
             self.loaded.format if self.loaded is not None else None,
             d[1] if d is not None and d[0] == "bundled" else None,
             self._bundled(),
+            self.scale_combo.currentData(),
         )
         self.model_hint.setText(text)
         self.model_hint.setToolTip(
@@ -721,6 +733,7 @@ class MainWindow(QMainWindow):
                 self.settings.scale = int(s)
             self.view.set_scale(int(s))
         self.update_estimate()
+        self._update_model_hint()  # it names the photo model's scales when this one is not
 
     def run_estimate(self) -> RunEstimate | None:
         """The cost of upscaling the shown image with the chosen model, or None."""

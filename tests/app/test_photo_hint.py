@@ -21,6 +21,12 @@ def test_the_hint_is_for_lossy_inputs_and_an_installed_photo_model() -> None:
     assert photo_model_hint(None, "T", BUNDLED) == ""  # no image yet
     assert photo_model_hint("JPEG", PHOTO_MODEL, BUNDLED) == ""  # already chosen
     assert photo_model_hint("JPEG", "T", {"T": [4]}) == ""  # not installed: nothing to offer
+    # The link moves to a scale the photo model has: the hint says so beforehand.
+    assert photo_model_hint("JPEG", "T", BUNDLED, 2).endswith("the photo model (x4 only)")
+    assert photo_model_hint("JPEG", "T", {**BUNDLED, PHOTO_MODEL: [2, 4]}, 3).endswith(
+        "(x2/x4 only)"
+    )
+    assert photo_model_hint("JPEG", "T", BUNDLED, 4).endswith("the photo model")
 
 
 def _image(path: Path) -> Path:
@@ -33,8 +39,9 @@ def test_a_jpeg_shows_the_hint_and_its_link_selects_the_photo_model(
     qtbot, window, tmp_path: Path
 ) -> None:
     # The photo weights are not released yet: the window is told they are here.
-    t4 = str(Path(window.engine_info["bundled"][0][2]))
-    window.engine_info["bundled"] = [("T", 4, t4), (PHOTO_MODEL, 4, t4)]
+    clean = [b for b in window.engine_info["bundled"] if b[0] == "T"]
+    t4 = next(str(p) for _, s, p in clean if s == 4)
+    window.engine_info["bundled"] = [*clean, (PHOTO_MODEL, 4, t4)]
     window.select_bundled("T", 4)
     assert window.model_combo.currentData() == ("bundled", "T")
     hint = window._model_hint_action
@@ -50,6 +57,10 @@ def test_a_jpeg_shows_the_hint_and_its_link_selects_the_photo_model(
 
     window.select_bundled("T", 4)
     assert hint.isVisible()  # back on the clean model, the JPEG still open
+    window.select_bundled("T", 2)  # a scale the photo model lacks: the hint says so
+    assert window.model_hint.text().endswith("(x4 only)")
+    window.select_bundled("T", 4)
+    assert window.model_hint.text().endswith("the photo model")
     window.load_image(_image(tmp_path / "clean.png"))
     qtbot.waitUntil(lambda: window.loaded is not None and window.loaded.format == "PNG")
     assert not hint.isVisible() and window.model_hint.text() == ""
