@@ -68,6 +68,18 @@ SUFFIX_FORMATS = {
 MAX_TARGET_PX = 65_535
 
 
+def options_used(fmt: str, webp_lossless: bool) -> dict[str, bool]:
+    """Which of the dialog's options a format uses (the rows it shows, the choices the
+    app remembers): quality for JPEG and lossy WebP, lossless for WebP, the PNG level
+    for PNG, 16 bits for PNG and TIFF."""
+    return {
+        "quality": fmt == "jpg" or (fmt == "webp" and not webp_lossless),
+        "lossless": fmt == "webp",
+        "png_level": fmt == "png",
+        "sixteen": fmt in SIXTEEN_BIT,
+    }
+
+
 @dataclass(frozen=True)
 class ExportOptions:
     path: Path
@@ -279,13 +291,7 @@ class ExportDialog(QDialog):
         self._update_rows()
 
     def _update_rows(self) -> None:
-        fmt = self.chosen_format()
-        show = {
-            "quality": fmt == "jpg" or (fmt == "webp" and not self.lossless.isChecked()),
-            "lossless": fmt == "webp",
-            "png_level": fmt == "png",
-            "sixteen": fmt in SIXTEEN_BIT,
-        }
+        show = options_used(self.chosen_format(), self.lossless.isChecked())
         for key, w in self._rows.items():
             self._form.setRowVisible(w, show[key])
         by = self.size_mode.currentData()

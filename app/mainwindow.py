@@ -76,6 +76,7 @@ from .export_dialog import (
     ExportOptions,
     ExportOutcome,
     auto_name,
+    options_used,
     run_export,
 )
 from .inside_view import InsideView
@@ -1464,13 +1465,14 @@ class MainWindow(QMainWindow):
             opts = replace(opts, overwrite=True)
         if opts.format in ("png", "jpg", "webp", "tif"):
             self.settings.export_format = opts.format
-        if opts.format == "png":
+        # The options this format used become where the next export starts.
+        used = options_used(opts.format, opts.webp_lossless)
+        if used["png_level"]:
             self.settings.png_level = opts.png_level
-        elif opts.format in ("jpg", "webp"):
-            if opts.format == "webp":
-                self.settings.webp_lossless = opts.webp_lossless
-            if not (opts.format == "webp" and opts.webp_lossless):
-                self.settings.export_quality = opts.quality
+        if used["lossless"]:
+            self.settings.webp_lossless = opts.webp_lossless
+        if used["quality"]:
+            self.settings.export_quality = opts.quality
         self.settings.last_export_dir = str(p.resolve().parent)
         if opts.run_scale is not None:
             return self._export_sized(opts)
