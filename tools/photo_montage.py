@@ -53,8 +53,7 @@ def jpeg_roundtrip(rgb: np.ndarray, quality: int) -> np.ndarray:
 
 
 def upscale_with(model: str, lr: np.ndarray, scale: int) -> np.ndarray:
-    p = Path(model)
-    path = p if p.suffix in {".pth", ".pt", ".safetensors"} else resolve_model_path(model, scale)
+    path = resolve_model_path(model, scale)  # a bundled name or a weights file
     net = load_model(path)
     if net.scale != scale:
         raise SystemExit(f"{path}: a x{net.scale} model, not x{scale}")
