@@ -100,15 +100,9 @@ def degraded_set5(benchmark_root: Path, tmp_path_factory: pytest.TempPathFactory
     d = DEGRADED_ROOT / "Set5"
     if (d / "HR").is_dir() and all(lr is not None for s in (2, 4) for _, _, lr in find_pairs(d, s)):
         return d
-    import importlib.util
-    import sys
+    from toolkit import load_tool
 
-    path = REPO_ROOT / "tools" / "make_degraded_set.py"
-    spec = importlib.util.spec_from_file_location("make_degraded_set", path)
-    assert spec and spec.loader
-    tool = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = tool
-    spec.loader.exec_module(tool)
+    tool = load_tool("make_degraded_set")
     out = tmp_path_factory.mktemp("degraded")
     assert tool.main([str(benchmark_root / "Set5"), "--out", str(out), "--scales", "2", "4"]) == 0
     return out / "Set5"

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import io
 import json
 import math
@@ -14,6 +13,7 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
+from toolkit import load_tool
 
 from seemore_core.evaluate import find_pairs, load_rgb
 from seemore_core.train.config import TrainConfig
@@ -308,12 +308,7 @@ def test_photo_configs_parse(scale: int) -> None:
 
 
 def _tool() -> ModuleType:
-    path = Path(__file__).resolve().parents[2] / "tools" / "make_degraded_set.py"
-    spec = importlib.util.spec_from_file_location("make_degraded_set", path)
-    assert spec and spec.loader
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    return load_tool("make_degraded_set")
 
 
 def test_degraded_set_is_read_by_eval_and_reproducible(

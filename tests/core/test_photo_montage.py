@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from pathlib import Path
 from types import ModuleType
 
 import numpy as np
 import pytest
 from PIL import Image
+from toolkit import load_tool
 
 from seemore_core.metrics import psnr_y
 from seemore_core.resize import bicubic_lr, crop_to_multiple, upscale_bicubic_uint8
@@ -18,14 +17,7 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 def _tool() -> ModuleType:
-    spec = importlib.util.spec_from_file_location(
-        "photo_montage", REPO / "tools" / "photo_montage.py"
-    )
-    assert spec and spec.loader
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = mod  # its dataclass looks its module up there
-    spec.loader.exec_module(mod)
-    return mod
+    return load_tool("photo_montage")
 
 
 def test_jpeg_roundtrip_leaves_8x8_blocks(benchmark_root: Path) -> None:
