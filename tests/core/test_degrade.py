@@ -297,13 +297,28 @@ def test_degraded_sampler_same_crops_reproducible_resumable(images: list[torch.T
 # --- configs and the validation-set tool ---------------------------------------------
 
 
-@pytest.mark.parametrize("scale", [2, 4])
-def test_photo_configs_parse(scale: int) -> None:
+@pytest.mark.parametrize(
+    ("name", "scale", "recipe"),
+    [
+        ("T_photo_x2_cpu", 2, {}),
+        ("T_photo_x4_cpu", 4, {}),
+        # The second x2 line: more clean crops, blur sized for x2 (docs/photo-model.md).
+        (
+            "T_photo_x2_mild_cpu",
+            2,
+            {"clean_prob": 0.3, "blur_sigma": (0.1, 0.75), "blur2_sigma": (0.1, 0.4)},
+        ),
+    ],
+)
+def test_photo_configs_parse(name: str, scale: int, recipe: dict[str, object]) -> None:
     root = Path(__file__).resolve().parents[2]
-    cfg = TrainConfig.from_toml(root / "configs" / f"T_photo_x{scale}_cpu.toml")
+    cfg = TrainConfig.from_toml(root / "configs" / f"{name}.toml")
     assert cfg.scale == scale and cfg.degradation
-    # The validation set is built with the defaults: the tables must be those.
-    assert DegradeConfig.from_dict(cfg.degradation) == DegradeConfig()
+    # Each line's table is the defaults with exactly the changes its header declares,
+    # so a comparison between lines is a comparison of those changes.
+    assert DegradeConfig.from_dict(cfg.degradation) == replace(DegradeConfig(), **recipe)
+    # Every line is validated on the one degraded set, built with the defaults.
+    assert cfg.val_dir == "runs/degraded/Set5"
     assert cfg.init_from and Path(root / cfg.init_from).is_file()
 
 
