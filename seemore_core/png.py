@@ -14,9 +14,11 @@ size as zlib's does (0 stores).
 
 from __future__ import annotations
 
+import os
 import struct
 import zlib
 from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
@@ -26,6 +28,9 @@ PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 IDAT_CHUNK = 1 << 22
 _COLOUR_TYPE = {1: 0, 2: 4, 3: 2, 4: 6}  # channels -> gray, gray+alpha, RGB, RGBA
 _FILTER_PAETH = 4
+# Threads that filter rows at once: two halve the filter's time on two cores; beyond
+# that the write is bound by the single-threaded deflate.
+FILTER_WORKERS = 4
 
 
 def png_chunk(kind: bytes, body: bytes) -> bytes:
@@ -62,18 +67,52 @@ def metadata_chunks(icc: bytes | None, exif: bytes | None, text: Mapping[str, st
     return chunks
 
 
-def filtered_rows(ints: np.ndarray, band: int = 32) -> np.ndarray:
+def filtered_rows(ints: np.ndarray, band: int = 32, workers: int | None = None) -> np.ndarray:
     """The scanlines as PNG stores them before compression: (H, 1 + W*C*bytes) uint8,
     each row its filter byte (4: Paeth) then its bytes minus their Paeth predictor
-    (mod 256). `band` rows at a time, so the int16 temporaries stay in cache."""
+    (mod 256). `band` rows at a time, so the int16 temporaries stay in cache.
+
+    `workers` threads (None: the usable cores, at most FILTER_WORKERS) filter disjoint
+    runs of rows at once: numpy releases the GIL in these ufuncs, and each row depends
+    only on the input, so the bytes are the same for any count. The filter was 0.6 s of
+    a 0.8 s write of a 6.6 MP RGB output on one core."""
     h = ints.shape[0]
     big_endian = ints.astype(">u2", copy=False) if ints.dtype == np.uint16 else ints
     data = np.ascontiguousarray(big_endian).view(np.uint8).reshape(h, -1)
     bpp = ints.shape[2] * ints.dtype.itemsize  # "left" is this many bytes back
     out = np.empty((h, 1 + data.shape[1]), dtype=np.uint8)
     out[:, 0] = _FILTER_PAETH
-    for y0 in range(0, h, band):
-        cur = data[y0 : y0 + band].astype(np.int16)
+    n = workers if workers is not None else min(FILTER_WORKERS, _usable_cores())
+    # Whole bands per worker, and no more workers than a few bands' worth of rows each.
+    n = max(1, min(n, h // (4 * band)))
+    if n == 1:
+        _paeth_rows(data, out, bpp, 0, h, band)
+        return out
+    per = -(-h // (n * band)) * band
+    with ThreadPoolExecutor(n, thread_name_prefix="seemore-png") as pool:
+        runs = [
+            pool.submit(_paeth_rows, data, out, bpp, y, min(h, y + per), band)
+            for y in range(0, h, per)
+        ]
+        for r in runs:
+            r.result()
+    return out
+
+
+def _usable_cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
+def _paeth_rows(
+    data: np.ndarray, out: np.ndarray, bpp: int, y_start: int, y_stop: int, band: int
+) -> None:
+    """Rows y_start..y_stop of `out` from `data` (row y_start - 1 is read as their "up")."""
+    for y0 in range(y_start, y_stop, band):
+        y1 = min(y_stop, y0 + band)
+        cur = data[y0:y1].astype(np.int16)
         up = np.empty_like(cur)
         up[0] = data[y0 - 1] if y0 else 0
         up[1:] = cur[:-1]
@@ -92,8 +131,7 @@ def filtered_rows(ints: np.ndarray, band: int = 32) -> np.ndarray:
             np.where(d_up <= d_corner, up, corner),
         )
         np.subtract(cur, pred, out=pred)
-        out[y0 : y0 + band, 1:] = pred  # int16 -> uint8 keeps the low byte: mod 256
-    return out
+        out[y0:y1, 1:] = pred  # int16 -> uint8 keeps the low byte: mod 256
 
 
 def encode_png(

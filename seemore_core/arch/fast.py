@@ -8,7 +8,10 @@ channels-last map gives non-contiguous halves that every following conv must clo
   MoRE channel shuffle folded into which rows go where), so each half is born contiguous;
 - GELU after a conv, and the gating product that follows a depthwise conv, run inside
   the conv as oneDNN post-ops (exact erf GELU; an exact multiply) on CPU in float32,
-  and as separate ops anywhere else.
+  and as separate ops anywhere else;
+- every other 1x1 conv (projections, the experts' low-rank convs, their product fused
+  into the first) goes to oneDNN too: with the tile workers' one intra-op thread,
+  F.conv2d runs a batch-1 1x1 conv on its slow im2col path.
 
 Measured and not adopted (torch 2.13 on the project's AVX2 CPU, tiled T x4, 1 thread):
 the residual adds after the SEE and MoRE projections, the experts' low-rank product and
@@ -32,7 +35,7 @@ from torch import nn
 
 from .layers import GatedFFN, StripedConv, shuffle_order
 from .model import SeemoRe
-from .more import MoREBlock
+from .more import Expert, MoREBlock
 from .see import SEEBlock
 
 
@@ -120,6 +123,11 @@ class FusedConv(nn.Module):
                 return op(x, *args, "gelu", [None], "none")
             if times is not None and not self.gelu and _same_layout(x, times):
                 return op.binary(x, times, *args, "mul", None, None, [], None)
+            if times is None and not self.gelu:
+                # A plain conv too: with one intra-op thread (the tile workers' setting)
+                # F.conv2d sends a batch-1 1x1 conv to its slow im2col path, 1.3x the
+                # time of oneDNN's (36 -> 36 channels, 192 px, AVX2).
+                return op(x, *args, "none", [None], "none")
         y = F.conv2d(x, self.weight, self.bias, padding=self.padding, groups=self.groups)
         if self.gelu:
             y = F.gelu(y)
@@ -176,6 +184,23 @@ class FastSEEBlock(nn.Module):
         return self.proj(self.attn(self.to_q(x), times=self.to_v(x)))
 
 
+class FastExpert(Expert):
+    """An expert whose three 1x1 convs are FusedConvs, the product inside the first."""
+
+    def __init__(self, src: Expert) -> None:
+        nn.Module.__init__(self)
+        self.x_in = FusedConv.of(src.conv_1)
+        self.k_in = FusedConv.of(src.conv_2)
+        self.out = FusedConv.of(src.conv_3)
+
+    def lowrank(self, x: torch.Tensor, k: torch.Tensor) -> torch.Tensor:
+        # conv_2(k) * conv_1(x): the product is exact in either order.
+        return self.x_in(x, times=self.k_in(k))
+
+    def forward(self, x: torch.Tensor, k: torch.Tensor) -> torch.Tensor:
+        return self.out(self.lowrank(x, k))
+
+
 class FastMoREBlock(MoREBlock):
     """MoREBlock with its `front` rewritten; calibration, experts and proj are shared code."""
 
@@ -193,7 +218,9 @@ class FastMoREBlock(MoREBlock):
         self.agg_conv = src.agg_conv
         self.conv = src.conv
         self.moe_layer = src.moe_layer
-        self.proj = src.proj
+        # The routing stays the shared MoELayer's; only its experts' convs change.
+        self.moe_layer.experts = nn.ModuleList(FastExpert(e) for e in src.moe_layer.experts)
+        self.proj = FusedConv.of(src.proj)
 
     def front(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         h = self.stem(x)

@@ -83,6 +83,10 @@ def test_rows_are_paeth_filtered_in_bands_and_split_over_idat_chunks(
     np.testing.assert_array_equal(rows[:, 1:], _paeth_rows(ints))
     # Bands of rows (each reading the row above it from the previous band) change nothing.
     np.testing.assert_array_equal(png.filtered_rows(ints, band=7), png.filtered_rows(ints, 40))
+    # Nor do threads filtering runs of bands (the last run shorter than the others).
+    want = np.concatenate([np.full((40, 1), 4, np.uint8), _paeth_rows(ints)], axis=1)
+    for workers in (1, 2, 3):
+        np.testing.assert_array_equal(png.filtered_rows(ints, band=3, workers=workers), want)
 
 
 def test_metadata_chunks_precede_the_pixels() -> None:
