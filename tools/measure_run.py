@@ -66,7 +66,7 @@ def main() -> int:
     shares = " / ".join("-".join(f"{round(s * 100)}" for s in b.share) for b in stats.blocks[:3])
     ent = " ".join(f"{b.entropy:.2f}" for b in stats.blocks)
     print(
-        f"| {row['label']} | {step} | {psnr['Set5'][0]:.2f} | {psnr['Set14'][0]:.2f} | "
+        f"| {row['label']} | {step} | {psnr['Set5'][0]:.3f} | {psnr['Set14'][0]:.3f} | "
         f"{shares} | {ent} | {row['diverse_blocks_of_first_3']} |"
     )
     return 0
