@@ -1,8 +1,6 @@
-"""Entry script of the frozen (PyInstaller) `seemore`: the same `main` as the installed one."""
+"""Entry script of the frozen (PyInstaller) `seemore`: the same `console` as the installed one."""
 
-import sys
-
-from seemore_core.cli import main
+from seemore_core.cli import console
 
 if __name__ == "__main__":
-    sys.exit(main())
+    console()

@@ -145,6 +145,35 @@ def test_entry_point_runs_as_a_program(tmp_path: Path) -> None:
     assert r.stderr.startswith("seemore: ") and "Traceback" not in r.stderr
 
 
+def test_console_exit_keeps_output_exit_code_and_atexit_handlers(tmp_path: Path) -> None:
+    """The `seemore` command skips the interpreter's teardown: what it printed, its exit
+    code and the atexit handlers (temporary folders, logging) must all survive that."""
+    marker = tmp_path / "atexit-ran"
+    bad = tmp_path / "x.safetensors"
+    bad.write_bytes(b"garbage")
+    code = (
+        "import atexit, sys\n"
+        f"atexit.register(lambda: open({str(marker)!r}, 'w').write('ran'))\n"
+        "sys.argv = ['seemore'] + sys.argv[1:]\n"
+        "from seemore_core.cli import console\n"
+        "console()\n"
+    )
+
+    def seemore(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-c", code, *args], capture_output=True, text=True, timeout=120
+        )
+
+    ok = seemore("info", "T", "--scale", "2", "--json")
+    assert ok.returncode == 0, ok.stderr
+    assert json.loads(ok.stdout)["scale"] == 2  # a piped, block-buffered stdout flushed
+    assert marker.read_text() == "ran"
+    marker.unlink()
+    failed = seemore("info", str(bad))
+    assert failed.returncode == 1 and failed.stderr.startswith("seemore: ")
+    assert marker.read_text() == "ran"
+
+
 def test_bench_reports_table3_columns(capsys: pytest.CaptureFixture[str]) -> None:
     code = main(["bench", "--scales", "2", "4", "--sizes", "64x48", "--device", "cpu", "--json"])
     assert code == 0
