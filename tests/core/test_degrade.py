@@ -308,6 +308,14 @@ def test_degraded_sampler_same_crops_reproducible_resumable(images: list[torch.T
             2,
             {"clean_prob": 0.3, "blur_sigma": (0.1, 0.75), "blur2_sigma": (0.1, 0.4)},
         ),
+        # The third x2 line: the second line's table, trained five times as long.
+        (
+            "T_photo_x2_long_cpu",
+            2,
+            {"clean_prob": 0.3, "blur_sigma": (0.1, 0.75), "blur2_sigma": (0.1, 0.4)},
+        ),
+        # The second x4 line: more clean crops, x4's blur kept.
+        ("T_photo_x4_mild_cpu", 4, {"clean_prob": 0.3}),
     ],
 )
 def test_photo_configs_parse(name: str, scale: int, recipe: dict[str, object]) -> None:
