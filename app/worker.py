@@ -19,7 +19,6 @@ stalled the UI longer: a nice'd thread holding the GIL makes the UI wait for it.
 from __future__ import annotations
 
 import gc
-import os
 import platform
 import sys
 import time
@@ -33,6 +32,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from PySide6.QtCore import QObject, Signal, Slot
 
+from seemore_core.cores import machine_cores
 from seemore_core.jobs import ModelRef, UpscaleRequest
 from seemore_core.names import CHECKPOINT_SUFFIXES, is_checkpoint_path  # noqa: F401 (re-exported)
 from seemore_core.progress import Progress, ProgressInfo
@@ -48,14 +48,6 @@ PROGRESS_INTERVAL_S = 0.05
 
 # Feature maps kept from one run are bounded: past this, only the block on screen is kept.
 FEATURE_BUDGET_BYTES = 512 * 1024 * 1024
-
-
-def usable_cores() -> int:
-    """The CPUs this process may run on (its affinity mask where the OS has one)."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except (AttributeError, OSError):  # macOS and Windows have no affinity call
-        return os.cpu_count() or 1
 
 
 def run_threads(cores: int, allowed: int) -> int:
@@ -74,7 +66,7 @@ def ui_core_left() -> Iterator[int]:
     import torch
 
     before = torch.get_num_threads()
-    n = run_threads(usable_cores(), before)
+    n = run_threads(machine_cores(), before)
     torch.set_num_threads(n)
     try:
         yield n

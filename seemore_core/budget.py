@@ -15,6 +15,7 @@ import tempfile
 from dataclasses import dataclass
 
 from .arch.config import SeemoreConfig, expert_ranks, variant_config
+from .cores import machine_cores
 from .errors import CheckpointError, WorkTooLargeError
 
 # --------------------------------------------------------------------------- networks
@@ -171,7 +172,7 @@ def estimate_work(
     maps = 2 * cfg.embedding_dim * 4 * px
     # MACs per input pixel of this network, from a 256x256 patch (exact up to borders).
     per_pixel = count_macs(cfg, 256, 256) / 65536
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1
+    cores = machine_cores()
     seconds = px * per_pixel / (_CPU_MACS_PER_CORE * max(1, cores))
     return WorkEstimate(width, height, scale, ram, maps, out * 3 * sample, seconds)
 

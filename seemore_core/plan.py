@@ -22,6 +22,7 @@ from pathlib import Path
 
 import torch
 
+from .cores import machine_cores
 from .tiling import round_tile
 
 # Tile side (input px): a tile's working set stays nearer the caches than a whole big
@@ -116,22 +117,12 @@ def plan_run(
 
 
 def usable_cores() -> int:
-    """CPUs this process may run on: affinity mask, cgroup v2 quota, torch's thread cap.
+    """CPUs this process may run on (``cores.machine_cores``) within torch's thread cap.
 
     torch's cap carries OMP_NUM_THREADS or a caller's torch.set_num_threads: a process
     told to use one thread gets a one-core plan.
     """
-    try:
-        n = len(os.sched_getaffinity(0))
-    except (AttributeError, OSError):
-        n = os.cpu_count() or 1
-    try:
-        quota, period = Path("/sys/fs/cgroup/cpu.max").read_text().split()[:2]
-        if quota != "max":
-            n = min(n, max(1, math.ceil(int(quota) / int(period))))
-    except (OSError, ValueError):
-        pass
-    return max(1, min(n, torch.get_num_threads()))
+    return max(1, min(machine_cores(), torch.get_num_threads()))
 
 
 def _stat_jiffies() -> tuple[int, int, int] | None:

@@ -14,13 +14,14 @@ size as zlib's does (0 stores).
 
 from __future__ import annotations
 
-import os
 import struct
 import zlib
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
+
+from .cores import machine_cores
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 # IDAT data is split into chunks of this size (any split is valid; smaller chunks let
@@ -83,7 +84,7 @@ def filtered_rows(ints: np.ndarray, band: int = 32, workers: int | None = None) 
     bpp = ints.shape[2] * ints.dtype.itemsize  # "left" is this many bytes back
     out = np.empty((h, 1 + data.shape[1]), dtype=np.uint8)
     out[:, 0] = _FILTER_PAETH
-    n = workers if workers is not None else min(FILTER_WORKERS, _usable_cores())
+    n = workers if workers is not None else min(FILTER_WORKERS, machine_cores())
     # Whole bands per worker, and no more workers than a few bands' worth of rows each.
     n = max(1, min(n, h // (4 * band)))
     if n == 1:
@@ -98,13 +99,6 @@ def filtered_rows(ints: np.ndarray, band: int = 32, workers: int | None = None) 
         for r in runs:
             r.result()
     return out
-
-
-def _usable_cores() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except (AttributeError, OSError):
-        return os.cpu_count() or 1
 
 
 def _paeth_rows(

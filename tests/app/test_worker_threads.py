@@ -35,7 +35,7 @@ def test_an_upscale_runs_on_cores_minus_one_and_restores(
         return upscale(self, *args, **kwargs)
 
     monkeypatch.setattr(Engine, "upscale", recording)
-    monkeypatch.setattr(worker_module, "usable_cores", lambda: cores)
+    monkeypatch.setattr(worker_module, "machine_cores", lambda: cores)
     before = torch.get_num_threads()
     torch.set_num_threads(4)  # what the process had before the run
     try:
@@ -55,7 +55,7 @@ def test_an_upscale_runs_on_cores_minus_one_and_restores(
 
 
 def test_threads_are_restored_when_a_run_fails(qapp, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(worker_module, "usable_cores", lambda: 3)
+    monkeypatch.setattr(worker_module, "machine_cores", lambda: 3)
     before = torch.get_num_threads()
     torch.set_num_threads(4)
     try:
