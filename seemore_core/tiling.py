@@ -93,24 +93,42 @@ def _interp_index(
     return i0, i1, lam
 
 
-def upsample_window(coarse: torch.Tensor, out_hw: tuple[int, int], win: Box) -> torch.Tensor:
-    """Window `win` of F.interpolate(coarse, size=out_hw, mode="bilinear"), channels-last.
+def upsample_window(
+    coarse: torch.Tensor, out_hw: tuple[int, int], win: Box, add_to: torch.Tensor | None = None
+) -> torch.Tensor:
+    """Window `win` of F.interpolate(coarse, size=out_hw, mode="bilinear"), channels-last,
+    plus `add_to` (a channels-last map of the window's size) when given.
 
-    Computed on the pixel-major view (N, H, W, C): each gather then moves whole runs of
-    C channels, where gathering columns of the (N, C, H, W) layout moved single floats
-    (6% of a tiled run's time), and the result adds to the channels-last k without a
-    layout change. The same products and sums as before, so the same values.
+    Separable: the rows are interpolated on the coarse map (a few coarse columns wide, so
+    nearly free), then the columns as one batched matrix product per window row, whose
+    (w, coarse columns) matrix holds each output pixel's two weights. With `add_to` the
+    product adds onto it (baddbmm): one pass over the window's memory where gathering
+    both columns, weighting and adding them took five (7.4 against 1.6 ms for a 204 px
+    window of 36 channels, one thread), and 7% of a tiled run's time. The same two
+    products per value as the interpolation, summed in another order: within 3e-7.
     """
     hc, wc = coarse.shape[-2:]
     y0, y1, x0, x1 = win
-    a0, a1, ly = _interp_index(hc, out_hw[0], y0, y1, coarse.device)
-    b0, b1, lx = _interp_index(wc, out_hw[1], x0, x1, coarse.device)
-    ly = ly.to(coarse.dtype)[:, None, None]
-    lx = lx.to(coarse.dtype)[:, None]
-    px = coarse.permute(0, 2, 3, 1)  # (N, hc, wc, C)
-    rows = px[:, a0] * (1 - ly) + px[:, a1] * ly
-    out = rows[:, :, b0] * (1 - lx) + rows[:, :, b1] * lx  # (N, h, w, C), dense
-    return out.permute(0, 3, 1, 2)
+    dev, dt = coarse.device, coarse.dtype
+    a0, a1, ly = _interp_index(hc, out_hw[0], y0, y1, dev)
+    b0, b1, lx = _interp_index(wc, out_hw[1], x0, x1, dev)
+    # Only the coarse columns this window reads (indices grow with x).
+    j0, j1 = int(b0[0]), int(b1[-1]) + 1
+    px = coarse.permute(0, 2, 3, 1)[0, :, j0:j1]  # (hc, wc', C)
+    ly = ly.to(dt)[:, None, None]
+    rows = px[a0] * (1 - ly) + px[a1] * ly  # (h, wc', C)
+    w = x1 - x0
+    weights = torch.zeros(w, j1 - j0, dtype=dt, device=dev)
+    i = torch.arange(w, device=dev)
+    # accumulate: at the right edge both neighbours are the same column.
+    weights.index_put_((i, b0 - j0), (1 - lx).to(dt), accumulate=True)
+    weights.index_put_((i, b1 - j0), lx.to(dt), accumulate=True)
+    batched = weights.expand(y1 - y0, -1, -1)
+    if add_to is None:
+        out = torch.bmm(batched, rows)  # (h, w, C), dense
+    else:
+        out = torch.baddbmm(add_to.permute(0, 2, 3, 1)[0], batched, rows)
+    return out[None].permute(0, 3, 1, 2)
 
 
 class FeatureStore:
@@ -195,6 +213,13 @@ class TiledRunner:
         return t.to(self.device, self.dtype, non_blocking=True).contiguous(
             memory_format=torch.channels_last
         )
+
+    def _view(self, t: torch.Tensor) -> torch.Tensor:
+        """A map window for operands that only elementwise ops read (a residual, the k the
+        calibration adds onto): on the device in the run's dtype, but not made dense,
+        which costs a copy of the window (about 1 ms per 200 px tile of 36 channels) and
+        gains nothing there. Conv inputs take `_dev`."""
+        return t.to(self.device, self.dtype, non_blocking=True)
 
     def _wants(self, block: int, point: str) -> bool:
         return (
@@ -321,9 +346,9 @@ class TiledRunner:
             else:
                 win = _window(box, 1, h, w)
                 sl = (..., slice(win[0], win[1]), slice(win[2], win[3]))
-                aw, xb, k = self._dev(a[sl]), self._dev(front[0][sl]), self._dev(front[1][sl])
+                aw, xb, k = self._view(a[sl]), self._dev(front[0][sl]), self._view(front[1][sl])
             # The calibration's upsampling at global coordinates: `calibrate` windowed.
-            k = k + upsample_window(kmap, (h, w), win)
+            k = upsample_window(kmap, (h, w), win, add_to=k)
             probe = self._probe(i, ("expert_lowrank", "more_out"), forced=probs)
             out = rme.back(aw, xb, k, i, probe)
             b[..., box[0] : box[1], box[2] : box[3]] = _crop(out, box, win).float().cpu()

@@ -130,6 +130,18 @@ def test_upsample_window_matches_interpolate() -> None:
     assert part.is_contiguous(memory_format=torch.channels_last)
     cl = coarse.contiguous(memory_format=torch.channels_last)
     assert torch.equal(upsample_window(cl, (83, 117), (10, 50, 3, 99)), part)
+    # Added onto a map in the same pass: the sum, still channels-last.
+    k = torch.rand(1, 4, 40, 96).contiguous(memory_format=torch.channels_last)
+    summed = upsample_window(coarse, (83, 117), (10, 50, 3, 99), add_to=k)
+    assert float((summed - (k + full[..., 10:50, 3:99])).abs().max()) < 1e-6
+    assert summed.is_contiguous(memory_format=torch.channels_last)
+    # Windows at the image's edges (the clamped neighbours) and a coarse map of one cell.
+    for win in ((0, 83, 0, 117), (80, 83, 110, 117), (0, 1, 116, 117)):
+        got = upsample_window(coarse, (83, 117), win)
+        assert float((got - full[..., win[0] : win[1], win[2] : win[3]]).abs().max()) < 1e-6
+    one = torch.rand(1, 4, 1, 1)
+    spread = torch.nn.functional.interpolate(one, size=(9, 5), mode="bilinear")
+    assert float((upsample_window(one, (9, 5), (0, 9, 0, 5)) - spread).abs().max()) < 1e-6
 
 
 def test_progress_reports_every_tile_and_eta(engines: dict[int, Engine]) -> None:
