@@ -36,7 +36,10 @@ class TrainConfig:
     device: str = "auto"
     threads: int = 0  # 0: every core
     bf16: bool = False  # autocast on CUDA
-    compile: bool = False  # torch.compile the training forward (1.45x CPU time per step here)
+    # torch.compile the training forward. Off: on the 2-core Xeon (2026-12-02), a T x4
+    # photo run at one thread made 0.40-0.42 steps/s compiled against 0.51-0.58 for the
+    # same run uncompiled beside it (and the compile took 3 minutes).
+    compile: bool = False
     # Routing recipe (training only; the network and its state-dict keys are unchanged).
     router_noise: float = 0.0  # std of Gaussian noise on the router logits (Shazeer 2017)
     balance_weight: float = 0.0  # weight of the importance + load balancing losses
