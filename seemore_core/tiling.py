@@ -97,7 +97,8 @@ def upsample_window(
     coarse: torch.Tensor, out_hw: tuple[int, int], win: Box, add_to: torch.Tensor | None = None
 ) -> torch.Tensor:
     """Window `win` of F.interpolate(coarse, size=out_hw, mode="bilinear"), channels-last,
-    plus `add_to` (a channels-last map of the window's size) when given.
+    plus `add_to` (a map of the window's size) when given; a batch of one, as the tiled
+    run's maps are.
 
     Separable: the rows are interpolated on the coarse map (a few coarse columns wide, so
     nearly free), then the columns as one batched matrix product per window row, whose
