@@ -314,6 +314,12 @@ def test_degraded_sampler_same_crops_reproducible_resumable(images: list[torch.T
             2,
             {"clean_prob": 0.3, "blur_sigma": (0.1, 0.75), "blur2_sigma": (0.1, 0.4)},
         ),
+        # The fourth x2 line: half the crops clean.
+        (
+            "T_photo_x2_half_cpu",
+            2,
+            {"clean_prob": 0.5, "blur_sigma": (0.1, 0.75), "blur2_sigma": (0.1, 0.4)},
+        ),
         # The second x4 line: more clean crops, x4's blur kept.
         ("T_photo_x4_mild_cpu", 4, {"clean_prob": 0.3}),
     ],
