@@ -112,19 +112,21 @@ def upsample_window(
     y0, y1, x0, x1 = win
     dev, dt = coarse.device, coarse.dtype
     a0, a1, ly = _interp_index(hc, out_hw[0], y0, y1, dev)
-    b0, b1, lx = _interp_index(wc, out_hw[1], x0, x1, dev)
+    # The column weights are built on the CPU (a few KB) and sent once: reading the
+    # column range back from a GPU would wait for the device on every tile.
+    b0, b1, lx = _interp_index(wc, out_hw[1], x0, x1, torch.device("cpu"))
     # Only the coarse columns this window reads (indices grow with x).
     j0, j1 = int(b0[0]), int(b1[-1]) + 1
     px = coarse.permute(0, 2, 3, 1)[0, :, j0:j1]  # (hc, wc', C)
     ly = ly.to(dt)[:, None, None]
     rows = px[a0] * (1 - ly) + px[a1] * ly  # (h, wc', C)
     w = x1 - x0
-    weights = torch.zeros(w, j1 - j0, dtype=dt, device=dev)
-    i = torch.arange(w, device=dev)
+    weights = torch.zeros(w, j1 - j0)
+    i = torch.arange(w)
     # accumulate: at the right edge both neighbours are the same column.
-    weights.index_put_((i, b0 - j0), (1 - lx).to(dt), accumulate=True)
-    weights.index_put_((i, b1 - j0), lx.to(dt), accumulate=True)
-    batched = weights.expand(y1 - y0, -1, -1)
+    weights.index_put_((i, b0 - j0), 1 - lx, accumulate=True)
+    weights.index_put_((i, b1 - j0), lx, accumulate=True)
+    batched = weights.to(dev, dt, non_blocking=True).expand(y1 - y0, -1, -1)
     if add_to is None:
         out = torch.bmm(batched, rows)  # (h, w, C), dense
     else:
